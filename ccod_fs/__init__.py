@@ -1,0 +1,1 @@
+"""ccod-fs: multi-tenant contact center core on FreeSWITCH."""
