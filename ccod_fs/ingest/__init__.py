@@ -1,0 +1,1 @@
+"""ESL ingest: FreeSWITCH events -> canonical events -> Kafka."""
