@@ -64,3 +64,10 @@ class SinkSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9465, ge=0, le=65535)
     log_level: str = "INFO"
+
+
+class MigrateSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CCOD_", env_nested_delimiter="__", extra="ignore")
+
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    log_level: str = "INFO"

@@ -1,0 +1,129 @@
+"""ESL event -> canonical events -> publisher; bad input -> dead letter. No sockets here.
+
+Called on the ESL reader's loop for every event, so it never blocks: the
+publisher spools to disk and sends asynchronously.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import orjson
+import structlog
+
+from ccod_fs.contract.deadletter import DeadLetter
+from ccod_fs.contract.envelope import Envelope
+from ccod_fs.contract.events import serialize_event
+from ccod_fs.esl.errors import EslProtocolError
+from ccod_fs.esl.event import EslEvent
+from ccod_fs.ingest.metrics import IngestMetrics
+from ccod_fs.ingest.normalize import NormalizeError, Normalizer
+
+log = structlog.get_logger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, key: bytes, value: bytes) -> None: ...
+
+    def poll(self) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def close(self, timeout: float = 10) -> None: ...
+
+
+class SequenceWatch:
+    """Tracks ``Event-Sequence`` per ``Core-UUID``: restarts and regressions are reported.
+
+    With a filtered subscription FreeSWITCH's global sequence skips the events
+    we did not subscribe to, so forward jumps are counted (``skipped``) but are
+    only a loss signal on an ``all`` subscription.
+    """
+
+    def __init__(self) -> None:
+        self.core_uuid: str | None = None
+        self.last = -1
+        self.skipped = 0
+
+    def observe(self, core_uuid: str | None, sequence: str | None) -> str | None:
+        if core_uuid is None or sequence is None or not sequence.isdigit():
+            return None
+        seq = int(sequence)
+        kind: str | None = None
+        if core_uuid != self.core_uuid:
+            kind = "core-change" if self.core_uuid is not None else None
+            self.core_uuid = core_uuid
+        elif seq <= self.last:
+            kind = "regression"
+        elif seq > self.last + 1:
+            self.skipped += seq - self.last - 1
+        self.last = seq
+        return kind
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        normalizer: Normalizer,
+        publisher: Publisher,
+        node: str,
+        events_topic: str,
+        dead_letter_topic: str,
+        metrics: IngestMetrics | None = None,
+    ) -> None:
+        self.normalizer = normalizer
+        self.publisher = publisher
+        self.node = node
+        self.events_topic = events_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.metrics = metrics or IngestMetrics()
+        self.sequence = SequenceWatch()
+        self.events_in = 0
+        self.events_out = 0
+        self.dead_lettered = 0
+        self.last_event_ts_us = 0
+        self._m_in = self.metrics.esl_events_in.labels(node)
+        self._m_out = self.metrics.events_out.labels(node)
+
+    def on_event(self, event: EslEvent) -> None:
+        self.events_in += 1
+        self._m_in.inc()
+        headers = event.headers
+        kind = self.sequence.observe(event.get("Core-UUID"), event.get("Event-Sequence"))
+        if kind is not None:
+            self.metrics.sequence_gaps.labels(self.node, kind).inc()
+            log.warning("esl.sequence_anomaly", node=self.node, kind=kind, sequence=event.get("Event-Sequence"))
+        ts = headers.get("Event-Date-Timestamp")
+        if isinstance(ts, str) and ts.isdigit():
+            self.last_event_ts_us = int(ts)
+        try:
+            canonical = self.normalizer.normalize(event)
+        except NormalizeError as exc:
+            raw = orjson.dumps({"headers": event.headers, "body": event.body})
+            self.dead_letter("normalize", exc.reason, exc.detail, raw)
+            return
+        for item in canonical:
+            self.publish(item)
+
+    def publish(self, item: Envelope) -> None:
+        self.publisher.publish(self.events_topic, item.tenant_id.encode(), serialize_event(item))
+        self.events_out += 1
+        self._m_out.inc()
+
+    def on_error(self, error: EslProtocolError) -> None:
+        stage = "esl-frame" if error.__class__.__name__ == "FrameError" else "esl-decode"
+        self.dead_letter(stage, error.reason, error.detail, error.raw)
+
+    def dead_letter(self, stage: str, reason: str, detail: str, raw: bytes) -> None:
+        self.dead_lettered += 1
+        self.metrics.dead_letters.labels(self.node, stage, reason).inc()
+        log.warning("ingest.dead_letter", node=self.node, stage=stage, reason=reason, detail=detail[:200])
+        letter = DeadLetter.of(stage=stage, reason=reason, detail=detail, origin=self.node, raw=raw)
+        self.publisher.publish(self.dead_letter_topic, self.node.encode(), letter.to_json())
+
+    def lag_seconds(self) -> float:
+        if not self.last_event_ts_us:
+            return 0.0
+        return max(0.0, time.time() - self.last_event_ts_us / 1e6)

@@ -1,0 +1,192 @@
+"""ESL ingest service: composition root and run loop (one per FreeSWITCH node).
+
+Connect -> subscribe -> resync -> read events until the socket drops -> reconnect
+with backoff. Events flow reader-greenlet -> pipeline -> durable publisher; the
+main greenlet does housekeeping (publisher poll, metrics) and watches the stop flag.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+import structlog
+
+from ccod_fs.esl.connection import EslConnection
+from ccod_fs.ingest.metrics import IngestMetrics
+from ccod_fs.ingest.normalize import Normalizer
+from ccod_fs.ingest.pipeline import IngestPipeline, Publisher
+from ccod_fs.ingest.subscriptions import subscription_tokens
+from ccod_fs.ops_http import OpsServer
+from ccod_fs.settings import IngestSettings
+
+log = structlog.get_logger(__name__)
+
+
+class NodeLock:
+    """One ingest per node: an exclusive flock on the node's spool directory.
+
+    Two ingests on one node would publish every event twice; the second refuses to start.
+    """
+
+    def __init__(self, spool_dir: Path) -> None:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        self.path = spool_dir / "ingest.lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise RuntimeError(f"another ingest already holds {self.path}: one ingest per FreeSWITCH node") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class IngestService:
+    def __init__(self, settings: IngestSettings, publisher: Publisher, *, node: str | None = None) -> None:
+        self.settings = settings
+        self.node = node or settings.esl.node or f"{settings.esl.host}:{settings.esl.port}"
+        self.metrics = IngestMetrics()
+        self.publisher = publisher
+        self.normalizer = Normalizer(node=self.node)
+        self.pipeline = IngestPipeline(
+            normalizer=self.normalizer,
+            publisher=publisher,
+            node=self.node,
+            events_topic=settings.kafka.events_topic,
+            dead_letter_topic=settings.kafka.dead_letter_topic,
+            metrics=self.metrics,
+        )
+        self.connection: EslConnection | None = None
+        self.stopping = False
+        self.connects = 0
+        self.log = log.bind(node=self.node)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def request_stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def _connect(self) -> EslConnection:
+        esl = self.settings.esl
+        conn = EslConnection(
+            esl.host,
+            esl.port,
+            esl.password.get_secret_value(),
+            on_event=self.pipeline.on_event,
+            on_error=self.pipeline.on_error,
+            on_batch_end=self.publisher.poll,
+            timeout=esl.connect_timeout_s,
+        )
+        conn.connect()
+        conn.subscribe(subscription_tokens(), esl.format)
+        self.connects += 1
+        if self.connects > 1:
+            self.metrics.reconnects.labels(self.node).inc()
+        self._resync(conn)
+        self.metrics.esl_connected.set(1)
+        self.log.info("esl.connected", host=esl.host, port=esl.port, format=esl.format, connects=self.connects)
+        return conn
+
+    def _resync(self, conn: EslConnection) -> None:
+        """After (re)connecting, align with FreeSWITCH's own view of live channels."""
+        resync = getattr(self.normalizer, "resync", None)
+        if resync is None:
+            return
+        try:
+            listing = conn.api("show channels as json")
+        except Exception as exc:
+            self.log.warning("esl.resync_failed", error=str(exc))
+            return
+        for item in resync(listing):
+            self.pipeline.publish(item)
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self.stopping:
+            try:
+                self.connection = self._connect()
+                backoff = 0.2
+            except PermissionError:
+                raise
+            except Exception as exc:
+                self.metrics.esl_connected.set(0)
+                self.log.warning("esl.connect_failed", error=str(exc), retry_in_s=backoff)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self.settings.esl.reconnect_max_backoff_s)
+                continue
+            while not self.stopping and self.connection.connected:
+                self._housekeeping()
+                gevent.sleep(0.05)
+            reason = self.connection.closed_reason or "closed"
+            self.metrics.esl_connected.set(0)
+            if not self.stopping:
+                self.log.warning("esl.disconnected", reason=reason)
+            self.connection.close()
+        self.publisher.flush(timeout=30)
+
+    def _sleep(self, seconds: float) -> None:
+        end = gevent.get_hub().loop.now() + seconds
+        while not self.stopping and gevent.get_hub().loop.now() < end:
+            self._housekeeping()
+            gevent.sleep(0.05)
+
+    def _housekeeping(self) -> None:
+        self.publisher.poll()
+        self.metrics.lag_seconds.set(self.pipeline.lag_seconds())
+        stats = getattr(self.publisher, "stats", None)
+        if stats is not None:
+            self.metrics.spool_depth.set(getattr(stats, "spooled_unacked", 0))
+            self.metrics.kafka_up.set(1 if getattr(stats, "kafka_up", True) else 0)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        connected = bool(self.connection and self.connection.connected)
+        return connected, {
+            "node": self.node,
+            "esl_connected": connected,
+            "events_in": self.pipeline.events_in,
+            "events_out": self.pipeline.events_out,
+            "dead_lettered": self.pipeline.dead_lettered,
+        }
+
+
+def run_ingest(settings: IngestSettings) -> None:
+    """``ccod-fs ingest``: ESL -> Kafka for one FreeSWITCH node, until SIGTERM/SIGINT."""
+    from ccod_fs.ingest.publisher import DurablePublisher, ensure_topics
+
+    lock = NodeLock(settings.spool_dir)
+    lock.acquire()
+    kafka = settings.kafka
+    ensure_topics(kafka.bootstrap, [kafka.events_topic, kafka.dead_letter_topic])
+    publisher = DurablePublisher(
+        bootstrap=kafka.bootstrap, spool_dir=settings.spool_dir, client_id=f"{kafka.client_id}-ingest"
+    )
+    publisher.start()
+    service = IngestService(settings, publisher)
+    ops = OpsServer(settings.http_host, settings.http_port, service.metrics.registry, service.health).start()
+    gevent.signal_handler(signal.SIGTERM, service.request_stop)
+    gevent.signal_handler(signal.SIGINT, service.request_stop)
+    log.info("ingest.started", node=service.node, http_port=ops.port, spool_dir=str(settings.spool_dir))
+    try:
+        service.run()
+    finally:
+        publisher.close()
+        ops.stop()
+        lock.release()
+        log.info("ingest.stopped", node=service.node, events_in=service.pipeline.events_in)
