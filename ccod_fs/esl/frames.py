@@ -19,7 +19,10 @@ MAX_HEADER_BLOCK = 64 * 1024
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 
 # Where a new frame may start, used to resynchronise after garbage.
-_FRAME_START = re.compile(rb"Content-(?:Length: \d{1,9}\nContent-Type|Type): [a-z]+/[a-z-]+\n")
+_FRAME_START = re.compile(
+    rb"Content-Length: \d{1,9}\nContent-Type: text/(?:event-json|event-plain|disconnect-notice)\n"
+    rb"|Content-Type: (?:auth/request|command/reply|api/response|text/rude-rejection)\n"
+)
 
 
 @dataclass(slots=True)
