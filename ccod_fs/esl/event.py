@@ -7,7 +7,8 @@ same event read as ``event json`` or ``event plain`` compares equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 
 
 @dataclass(slots=True)
@@ -16,7 +17,6 @@ class EslEvent:
     body: str | None = None
     content_type: str = "text/event-json"
     raw_size: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -33,6 +33,8 @@ class EslEvent:
         value = self.headers.get(key)
         if value is None:
             return default
+        if type(value) is str:
+            return value
         if isinstance(value, list):
-            return "|".join(value)
-        return value
+            return "|".join(str(v) for v in value)
+        return json.dumps(value)  # not sent by FreeSWITCH; rendered, never trusted as structure

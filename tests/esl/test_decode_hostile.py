@@ -96,7 +96,7 @@ def test_truncated_frame_at_end_of_stream_is_reported() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b'{"Event-Name": "X", "n": 1}', "invalid-header-value"),
+        (b'{"Event-Name": "X", "_body": 5}', "invalid-header-value"),
         (b"[1,2]", "invalid-json"),
         (b'{"Event-Name": "X"', "invalid-json"),
         (b'{"Core-UUID": "c"}', "missing-event-name"),
@@ -131,3 +131,11 @@ def test_plain_background_job_body_is_exact() -> None:
     event = decode_plain_body(body)
     assert event.body == "+OK x\n"
     assert event.headers["Content-Length"] == "6"
+
+
+def test_non_string_json_values_are_rendered_as_text_not_structure() -> None:
+    frames, _ = iter_frames(json_frame({"Event-Name": "X", "n": 1, "o": {"Event-Name": "Y"}}))
+    event = decode_event(frames[0])
+    assert event.name == "X"
+    assert event.get("n") == "1"
+    assert event.get("o") == '{"Event-Name": "Y"}'

@@ -1,0 +1,88 @@
+"""ESL decode + normalize + serialize vs greenswitch's decoder, on the real captures.
+
+Both sides get the same events of the real FreeSWITCH captures, replayed in a
+loop, one process, one core:
+- ours: the ``text/event-json`` frames -> FrameParser -> decode -> Normalizer -> Kafka value bytes;
+- greenswitch: ``ESLEvent`` on the ``text/event-plain`` form of the same events (its
+  decoder cannot read JSON bodies), which is only decoding, no normalize or serialize.
+Ends with ``RESULT esl_decode events_per_s=N vs_greenswitch=R``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import greenswitch
+
+from benchmarks.common import interleaved
+from ccod_fs.contract.events import serialize_event
+from ccod_fs.esl.decode import decode_event, is_event
+from ccod_fs.esl.frames import FrameParser, iter_frames
+from ccod_fs.ingest.normalize import NormalizeError, Normalizer
+from ccod_fs.ingest.subscriptions import is_subscribed
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "freeswitch"
+STREAMS = ("inbound-queue", "queue-edge-cases")
+
+
+def _subscribed_stream(fmt: str) -> tuple[bytes, int]:
+    """The frames FreeSWITCH would send our subscription, concatenated, and their count."""
+    out = bytearray()
+    count = 0
+    for stream in STREAMS:
+        frames, _ = iter_frames((FIXTURES / f"esl-{fmt}-{stream}.raw").read_bytes())
+        for frame in frames:
+            if not is_event(frame):
+                continue
+            event = decode_event(frame)
+            if is_subscribed(event.name, event.subclass):
+                out += b"Content-Length: %d\nContent-Type: %s\n\n" % (len(frame.body), frame.content_type.encode())
+                out += frame.body
+                count += 1
+    return bytes(out), count
+
+
+def main() -> None:
+    json_stream, n_json = _subscribed_stream("json")
+    plain_stream, n_plain = _subscribed_stream("plain")
+    plain_bodies = [f.body.decode() for f in iter_frames(plain_stream)[0]]
+    chunks = [json_stream[i:i + 65536] for i in range(0, len(json_stream), 65536)]
+
+    def ours() -> int:
+        parser = FrameParser()
+        normalizer = Normalizer(node="bench")
+        n = 0
+        for chunk in chunks:
+            for frame in parser.feed(chunk):
+                try:
+                    for item in normalizer.normalize(decode_event(frame)):
+                        serialize_event(item)
+                except NormalizeError:
+                    pass
+                n += 1
+        return n
+
+    def ours_decode_only() -> int:
+        parser = FrameParser()
+        n = 0
+        for chunk in chunks:
+            for frame in parser.feed(chunk):
+                decode_event(frame)
+                n += 1
+        return n
+
+    def theirs() -> int:
+        for body in plain_bodies:
+            greenswitch.esl.ESLEvent(body)
+        return len(plain_bodies)
+
+    rates = interleaved({"ours": ours, "decode_only": ours_decode_only, "greenswitch": theirs})
+    print(f"events per pass: json={n_json} plain={n_plain} (subscribed events of both captures)")
+    for name, value in rates.items():
+        print(f"{name:>12}: {value:,.0f} events/s (median of 7)")
+    ratio = rates["ours"] / rates["greenswitch"]
+    print(f"RESULT esl_decode events_per_s={rates['ours']:.0f} vs_greenswitch={ratio:.1f}")
+
+
+if __name__ == "__main__":
+    main()
