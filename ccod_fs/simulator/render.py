@@ -1,0 +1,181 @@
+"""Templates + a render context -> events, as structures (pure) or as wire payload bytes.
+
+The structured form (:func:`render_event`) is the reference; the byte forms
+(:func:`render_json`, :func:`render_plain`) precompile each template once into a
+``%``-format string so a rendering is one string format plus a few slot lookups,
+which is what lets the simulator feed tens of thousands of events per second.
+"""
+
+from __future__ import annotations
+
+from ccod_fs.simulator.encoding import json_escape, plain_array, url_encode_cached
+from ccod_fs.simulator.model import FsEvent, HeaderValue
+from ccod_fs.simulator.template import EventTemplate, Parts, RenderContext, Slot
+from ccod_fs.simulator.timefmt import gmt_stamp, local_stamp, rfc2822_stamp
+
+# Slots whose rendered value may need URL encoding in text/event-plain.
+_NEEDS_URL_ENCODING = frozenset({"local", "gmt", "rfc2822", "id", "ipv6", "host", "ipv4"})
+
+
+def slot_value(slot: Slot, ctx: RenderContext, seq: int, bodylen: int = 0) -> str:
+    kind = slot[0]
+    if kind == "uuid":
+        return ctx.uuids[slot[1]]
+    if kind == "us":
+        return str(ctx.warp(slot[1]))
+    if kind == "s":
+        return str(ctx.warp(slot[1]) // 1_000_000)
+    if kind == "local":
+        return local_stamp(ctx.warp(slot[1]) // 1_000_000)
+    if kind == "gmt":
+        return gmt_stamp(ctx.warp(slot[1]) // 1_000_000)
+    if kind == "rfc2822":
+        return rfc2822_stamp(ctx.warp(slot[1]) // 1_000_000)
+    if kind == "seq":
+        return str(seq)
+    if kind == "id":
+        return ctx.ids[slot[1]]
+    if kind == "core":
+        return ctx.node.core_uuid
+    if kind == "host":
+        return ctx.node.hostname
+    if kind == "ipv4":
+        return ctx.node.ipv4
+    if kind == "ipv6":
+        return ctx.node.ipv6
+    if kind == "bodylen":
+        return str(bodylen)
+    raise ValueError(f"unknown slot {slot!r}")
+
+
+def _join(parts: Parts, ctx: RenderContext, seq: int, bodylen: int = 0) -> str:
+    return "".join(p if type(p) is str else slot_value(p, ctx, seq, bodylen) for p in parts)
+
+
+def render_body(tpl: EventTemplate, ctx: RenderContext) -> str | None:
+    return None if tpl.body is None else _join(tpl.body, ctx, 0)
+
+
+def render_event(tpl: EventTemplate, ctx: RenderContext, seq: int) -> FsEvent:
+    """The event FreeSWITCH would send, as ordered headers and body."""
+    body = render_body(tpl, ctx)
+    bodylen = len(body.encode()) if body is not None else 0
+    headers: list[tuple[str, HeaderValue]] = []
+    for name, value in tpl.headers:
+        if isinstance(value, list):
+            headers.append((name, [_join(item, ctx, seq, bodylen) for item in value]))
+        else:
+            headers.append((name, _join(value, ctx, seq, bodylen)))
+    return FsEvent(headers, body)
+
+
+# -- precompiled byte forms -----------------------------------------------------------------------
+
+
+def _fmt_literal(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def _compile_json(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
+    out: list[str] = ["{"]
+    slots: list[Slot] = []
+
+    def emit(parts: Parts) -> None:
+        out.append('"')
+        for part in parts:
+            if type(part) is str:
+                out.append(_fmt_literal(json_escape(part)))
+            else:
+                out.append("%s")
+                slots.append(part)
+        out.append('"')
+
+    for n, (name, value) in enumerate(tpl.headers):
+        out.append(("," if n else "") + '"' + _fmt_literal(json_escape(name)) + '":')
+        if isinstance(value, list):
+            out.append("[")
+            for k, item in enumerate(value):
+                if k:
+                    out.append(",")
+                emit(item)
+            out.append("]")
+        else:
+            emit(value)
+    if tpl.body is not None:
+        out.append(',"_body":"%s"')
+        slots.append(("body",))
+    out.append("}")
+    return "".join(out), tuple(slots)
+
+
+def _compile_plain(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
+    out: list[str] = []
+    slots: list[Slot] = []
+
+    def emit(parts: Parts) -> None:
+        for part in parts:
+            if type(part) is str:
+                out.append(_fmt_literal(url_encode_cached(part)))
+            else:
+                out.append("%s")
+                slots.append(part)
+
+    for name, value in tpl.headers:
+        out.append(_fmt_literal(name) + ": ")
+        if isinstance(value, list):
+            # ARRAY::a|:b, URL-encoded as a whole: the separators become %3A%3A and %7C%3A.
+            emit(("ARRAY::",))
+            for k, item in enumerate(value):
+                if k:
+                    emit(("|:",))
+                emit(item)
+        else:
+            emit(value)
+        out.append("\n")
+    out.append("\n")
+    if tpl.body is not None:
+        out.append("%s")
+        slots.append(("body",))
+    return "".join(out), tuple(slots)
+
+
+def render_json(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
+    """The ``text/event-json`` payload (one object, no trailing newline)."""
+    if tpl.json_fmt is None:
+        tpl.json_fmt = _compile_json(tpl)
+    fmt, slots = tpl.json_fmt
+    body = render_body(tpl, ctx)
+    bodylen = len(body.encode()) if body is not None else 0
+    values = []
+    for s in slots:
+        kind = s[0]
+        if kind == "body":
+            values.append(json_escape(body or ""))
+        elif kind == "id":
+            values.append(json_escape(slot_value(s, ctx, seq)))
+        else:
+            values.append(slot_value(s, ctx, seq, bodylen))
+    return (fmt % tuple(values)).encode()
+
+
+def render_plain(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
+    """The ``text/event-plain`` payload (URL-encoded values, inner Content-Length + body)."""
+    if tpl.plain_fmt is None:
+        tpl.plain_fmt = _compile_plain(tpl)
+    fmt, slots = tpl.plain_fmt
+    body = render_body(tpl, ctx)
+    bodylen = len(body.encode()) if body is not None else 0
+    values = []
+    for s in slots:
+        if s[0] == "body":
+            values.append(body or "")
+        elif s[0] in _NEEDS_URL_ENCODING:
+            values.append(url_encode_cached(slot_value(s, ctx, seq, bodylen)))
+        else:
+            values.append(slot_value(s, ctx, seq, bodylen))
+    return (fmt % tuple(values)).encode()
+
+
+def plain_value(value: HeaderValue) -> str:
+    """How one header value appears (before URL encoding) in text/event-plain."""
+    return plain_array(value) if isinstance(value, list) else value
