@@ -7,17 +7,15 @@ main greenlet does housekeeping (publisher poll, metrics) and watches the stop f
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import gevent
 import structlog
 
 from ccod_fs.esl.connection import EslConnection
 from ccod_fs.ingest.metrics import IngestMetrics
+from ccod_fs.ingest.node_lock import NodeLock
 from ccod_fs.ingest.normalize import Normalizer
 from ccod_fs.ingest.pipeline import IngestPipeline, Publisher
 from ccod_fs.ingest.subscriptions import subscription_tokens
@@ -25,37 +23,6 @@ from ccod_fs.ops_http import OpsServer
 from ccod_fs.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
-
-
-class NodeLock:
-    """One ingest per node: an exclusive flock on the node's spool directory.
-
-    Two ingests on one node would publish every event twice; the second refuses to start.
-    """
-
-    def __init__(self, spool_dir: Path) -> None:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        self.path = spool_dir / "ingest.lock"
-        self._fh: IO[str] | None = None
-
-    def acquire(self) -> None:
-        fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise RuntimeError(f"another ingest already holds {self.path}: one ingest per FreeSWITCH node") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._fh = fh
-
-    def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
 
 
 class IngestService:
