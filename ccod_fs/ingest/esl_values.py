@@ -1,0 +1,92 @@
+"""Reading typed values out of decoded ESL headers, cheaply and defensively.
+
+Header values come from the switch and, for caller-controlled fields, from the
+outside world: every reader here returns ``None`` (or raises ``ValueError`` for
+the callers that must dead-letter) instead of trusting the shape. No regexes:
+these run on the ingest's hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+Headers = Mapping[str, "str | list[str]"]
+
+# Sane bounds for FreeSWITCH epoch microseconds (2001-09-09 .. 2286-11-20).
+_MIN_US = 1_000_000_000_000_000
+_MAX_US = 9_999_999_999_999_999
+_TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_TENANT_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def text(headers: Headers, key: str) -> str | None:
+    """A header as one string; array variables are joined with ``|`` like FreeSWITCH's plain form."""
+    value = headers.get(key)
+    if value is None or type(value) is str:
+        return value
+    return "|".join(value)
+
+
+def nonempty(headers: Headers, key: str) -> str | None:
+    value = headers.get(key)
+    if not value:
+        return None
+    if type(value) is str:
+        return value
+    return "|".join(value)
+
+
+def epoch_us(value: str | list[str] | None) -> int | None:
+    """FreeSWITCH µs timestamps (``Caller-Channel-*-Time``): ``'0'``, absent or garbage -> None."""
+    if not value or type(value) is not str or not value.isdigit():
+        return None
+    us = int(value)
+    if us < _MIN_US or us > _MAX_US:
+        return None
+    return us
+
+
+def epoch_s_as_us(value: str | list[str] | None) -> int | None:
+    """mod_callcenter ``CC-*-Time`` values are whole epoch seconds; 0 means unset."""
+    if not value or type(value) is not str or not value.isdigit():
+        return None
+    us = int(value) * 1_000_000
+    if us < _MIN_US or us > _MAX_US:
+        return None
+    return us
+
+
+def small_int(value: str | list[str] | None) -> int | None:
+    if not value or type(value) is not str or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def is_tenant_id(value: str) -> bool:
+    """Same rule as the contract's ``TenantId`` pattern, without a regex."""
+    return (
+        0 < len(value) <= 64
+        and value[0] in _TENANT_FIRST
+        and all(ch in _TENANT_CHARS for ch in value)
+    )
+
+
+def dial_vars(dial_string: str) -> dict[str, str]:
+    """Leading ``{a=b,c=d}`` / ``[a=b]`` / ``<a=b>`` variable blocks of a dial or contact string.
+
+    Used to read ``ccod_tenant`` from an agent contact string or an originate
+    command; values with escaped commas are rare and simply end early.
+    """
+    out: dict[str, str] = {}
+    rest = dial_string.lstrip()
+    while rest and rest[0] in "{[<":
+        close = {"{": "}", "[": "]", "<": ">"}[rest[0]]
+        end = rest.find(close)
+        if end < 0:
+            break
+        for item in rest[1:end].split(","):
+            name, sep, value = item.partition("=")
+            if sep:
+                out[name.strip()] = value.strip()
+        rest = rest[end + 1 :].lstrip()
+    return out

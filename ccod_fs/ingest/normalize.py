@@ -1,0 +1,476 @@
+"""FreeSWITCH ESL events -> canonical ccod-fs events: a pure, deterministic core.
+
+One :class:`Normalizer` per FreeSWITCH node. ``normalize(event)`` returns zero
+or more envelopes; the same event stream always yields the same envelopes
+(ids are UUIDv5 of Core-UUID, Event-Sequence and position). Events a contact
+center does not need return ``[]``; events that should map but cannot (no
+resolvable tenant, missing header, bad timestamp) raise :class:`NormalizeError`
+so the ingest dead-letters them with the reason. No I/O, no logging.
+
+Mapping (ESL -> canonical), ``call_id`` = the caller leg's UUID on every leg:
+
+=====================================  ===========================================
+CHANNEL_CREATE / ANSWER / PARK          call.offered, once per caller or outbound leg,
+                                        on the first of these (or BRIDGE, member-queue-start,
+                                        HANGUP_COMPLETE) that carries ``variable_ccod_tenant``
+CHANNEL_BRIDGE                          call.bridged (other leg and its role)
+CHANNEL_HOLD / CHANNEL_UNHOLD           call.hold (held true/false)
+DTMF                                    call.dtmf
+RECORD_START / RECORD_STOP              call.recording
+CHANNEL_HANGUP_COMPLETE                 call.ended (per leg: role, cause, who, durations, codecs)
+callcenter::info (see cc_actions)       call.queued/agent_offered/agent_failed/answered/
+                                        agent_ended/dequeued, agent.status_changed/state_changed
+sofia::register                         agent.registered
+sofia::unregister / sofia::expire       agent.unregistered
+BACKGROUND_JOB                          command.result
+HEARTBEAT                               node.heartbeat
+=====================================  ===========================================
+
+Tenants: a call's tenant is ``variable_ccod_tenant`` of its caller (or
+outbound) leg, set by the dialplan or the originate; every other leg and every
+bare mod_callcenter event of the call inherits it through :class:`CallBook`.
+Agents: see :mod:`ccod_fs.ingest.agent_book`. Registrations: directory
+variable ``ccod_tenant``, else the SIP domain through ``domain_tenants`` /
+``domain_is_tenant``. Node events (heartbeat, commands without a
+``ccod_tenant``) carry ``system_tenant``, a reserved tenant id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ccod_fs.contract.envelope import Envelope, datetime_from_us
+from ccod_fs.contract.events import (
+    AgentRegistered,
+    AgentUnregistered,
+    CallBridged,
+    CallBridgedPayload,
+    CallDtmf,
+    CallDtmfPayload,
+    CallEnded,
+    CallEndedPayload,
+    CallHold,
+    CallHoldPayload,
+    CallOffered,
+    CallOfferedPayload,
+    CallRecording,
+    CallRecordingPayload,
+    CommandResult,
+    CommandResultPayload,
+    NodeHeartbeat,
+    NodeHeartbeatPayload,
+    RegistrationPayload,
+)
+from ccod_fs.esl.event import EslEvent
+from ccod_fs.ingest.agent_book import AgentBook
+from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallBook, Leg
+from ccod_fs.ingest.cc_actions import CC_ACTIONS
+from ccod_fs.ingest.envelopes import EventBuilder, construct
+from ccod_fs.ingest.esl_values import Headers, dial_vars, epoch_us, is_tenant_id, nonempty, small_int, text
+from ccod_fs.ingest.normalize_error import NormalizeError
+
+__all__ = ["CONSUMED_CUSTOM", "CONSUMED_EVENTS", "NormalizeError", "Normalizer"]
+
+Handler = Callable[[Headers, EslEvent, EventBuilder], None]
+
+_DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+# FreeSWITCH DTMF durations are in 8 kHz samples whatever the codec.
+_DTMF_SAMPLES_PER_MS = 8
+_MAX_RESULT_CHARS = 4096
+
+
+def _ms(us: int) -> int:
+    return us // 1000
+
+
+def _span_ms(start_us: int | None, end_us: int | None) -> int | None:
+    """``end - start`` in ms of the ms-truncated timestamps the events carry (so fields add up), >= 0."""
+    if start_us is None or end_us is None:
+        return None
+    return max(0, end_us // 1000 - start_us // 1000)
+
+
+def _dt(us: int | None) -> Any:
+    return None if us is None else datetime_from_us(us)
+
+
+class Normalizer:
+    """Per-node translation state: legs -> calls -> tenants, agents -> tenants, last agent status/state."""
+
+    def __init__(
+        self,
+        node: str | None = None,
+        *,
+        system_tenant: str = "system",
+        agent_tenants: Mapping[str, str] | None = None,
+        domain_tenants: Mapping[str, str] | None = None,
+        domain_is_tenant: bool = False,
+        ended_leg_retention: int = 20_000,
+    ) -> None:
+        if not is_tenant_id(system_tenant):
+            raise ValueError(f"system_tenant {system_tenant!r} is not a valid tenant id")
+        for tenant in [*(agent_tenants or {}).values(), *(domain_tenants or {}).values()]:
+            if not is_tenant_id(tenant):
+                raise ValueError(f"configured tenant {tenant!r} is not a valid tenant id")
+        self.node = node
+        self.system_tenant = system_tenant
+        self.book = CallBook(ended_leg_retention)
+        self.agents = AgentBook(agent_tenants, domain_tenants, domain_is_tenant)
+        self._tenants_ok: set[str] = {system_tenant}
+        self._by_name: dict[str, Handler] = {
+            "CHANNEL_CREATE": self._on_offer_point,
+            "CHANNEL_ANSWER": self._on_offer_point,
+            "CHANNEL_PARK": self._on_offer_point,
+            "CHANNEL_BRIDGE": self._on_bridge,
+            "CHANNEL_HOLD": self._on_hold,
+            "CHANNEL_UNHOLD": self._on_hold,
+            "DTMF": self._on_dtmf,
+            "RECORD_START": self._on_record,
+            "RECORD_STOP": self._on_record,
+            "CHANNEL_HANGUP_COMPLETE": self._on_hangup_complete,
+            "BACKGROUND_JOB": self._on_background_job,
+            "HEARTBEAT": self._on_heartbeat,
+        }
+        self._custom: dict[str, Handler] = {
+            "sofia::register": self._on_register,
+            "sofia::unregister": self._on_unregister,
+            "sofia::expire": self._on_unregister,
+        }
+
+    # ---- entry point ---------------------------------------------------------------------------
+
+    def normalize(self, event: EslEvent) -> list[Envelope]:
+        """Canonical events for one ESL event; ``[]`` when irrelevant; raises :class:`NormalizeError`."""
+        h = event.headers
+        name = h.get("Event-Name")
+        if name == "CUSTOM":
+            subclass = h.get("Event-Subclass")
+            if subclass == "callcenter::info":
+                action = CC_ACTIONS.get(h.get("CC-Action"))  # type: ignore[arg-type]
+                if action is None:
+                    return []
+                builder = self._builder(h)
+                action(self, h, builder)
+                return builder.out
+            handler = self._custom.get(subclass)  # type: ignore[arg-type]
+        else:
+            handler = self._by_name.get(name)  # type: ignore[arg-type]
+        if handler is None:
+            return []
+        builder = self._builder(h)
+        handler(h, event, builder)
+        return builder.out
+
+    def state_snapshot(self) -> dict[str, Any]:
+        """JSON-able state, so a restarted ingest resolves in-flight calls and agents as before."""
+        return {"version": 1, "calls": self.book.snapshot(), "agents": self.agents.snapshot()}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        if snapshot.get("version") != 1:
+            raise ValueError("unknown normalizer snapshot version")
+        self.book.restore(snapshot["calls"])
+        self.agents.restore(snapshot["agents"])
+
+    # ---- shared helpers (also used by cc_actions) ----------------------------------------------
+
+    def _builder(self, h: Headers) -> EventBuilder:
+        core = h.get("Core-UUID")
+        if not core or type(core) is not str:
+            raise NormalizeError("missing-core-uuid", "event without Core-UUID")
+        seq = h.get("Event-Sequence")
+        if not seq or type(seq) is not str or not seq.isdigit() or not seq.isascii() or len(seq) > 18:
+            raise NormalizeError("bad-event-sequence", f"Event-Sequence {str(seq)[:40]!r}")
+        ts_us = epoch_us(h.get("Event-Date-Timestamp"))
+        if ts_us is None:
+            raise NormalizeError("bad-timestamp", f"Event-Date-Timestamp {str(h.get('Event-Date-Timestamp'))[:40]!r}")
+        node = self.node or text(h, "FreeSWITCH-Switchname") or text(h, "FreeSWITCH-Hostname")
+        return EventBuilder(node, core, int(seq), ts_us)
+
+    def tenant_value(self, value: object) -> str:
+        """A tenant id from the switch, checked against the contract's rule (cached)."""
+        if value in self._tenants_ok:
+            return value  # type: ignore[return-value]
+        if type(value) is str and is_tenant_id(value):
+            self._tenants_ok.add(value)
+            return value
+        raise NormalizeError("invalid-tenant", f"tenant id {str(value)[:80]!r}")
+
+    def leg(self, h: Headers, b: EventBuilder, offer: bool = True) -> Leg:
+        """The leg this channel event is about (created on first sight); may emit call.offered."""
+        uuid = h.get("Unique-ID")
+        if not uuid or type(uuid) is not str:
+            raise NormalizeError("missing-unique-id", f"{h.get('Event-Name')} without Unique-ID")
+        raw_tenant = h.get("variable_ccod_tenant")
+        tenant = self.tenant_value(raw_tenant) if raw_tenant else None
+        leg = self.book.legs.get(uuid)
+        if leg is None:
+            leg = self.book.legs[uuid] = self._new_leg(uuid, h)
+        if tenant is not None:
+            if leg.tenant is None:
+                leg.tenant = tenant
+            if leg.role == AGENT:
+                agent = h.get("variable_cc_agent")
+                if agent and type(agent) is str:
+                    self.agents.learn(agent, tenant)
+        if offer and not leg.offered and leg.tenant is not None and (leg.role == CALLER or leg.role == OUTBOUND):
+            leg.offered = True
+            self.book.open_call(leg.call_id, leg.tenant)
+            self._offered(h, b, leg)
+        return leg
+
+    def _new_leg(self, uuid: str, h: Headers) -> Leg:
+        direction = "inbound" if h.get("Call-Direction") == "inbound" else "outbound"
+        member = h.get("variable_cc_member_session_uuid")
+        if member and type(member) is str and member != uuid:
+            return Leg(uuid, member, AGENT, direction, agent=text(h, "variable_cc_agent"))
+        if direction == "inbound":
+            return Leg(uuid, uuid, CALLER, direction)
+        origin = h.get("variable_originating_leg_uuid") or (
+            h.get("Other-Leg-Unique-ID") if h.get("Other-Type") == "originator" else None
+        )
+        if origin and type(origin) is str:
+            known = self.book.legs.get(origin)
+            return Leg(uuid, known.call_id if known else origin, OTHER, direction)
+        return Leg(uuid, uuid, OUTBOUND, direction)
+
+    def call_tenant(self, leg: Leg) -> str:
+        """The tenant owning the leg's call (the caller's), else the leg's own; none -> dead letter."""
+        call = self.book.calls.get(leg.call_id)
+        if call is not None:
+            return call.tenant
+        if leg.tenant is not None:
+            return leg.tenant
+        raise NormalizeError("tenant-missing", f"leg {leg.uuid} of call {leg.call_id} has no ccod_tenant")
+
+    def member_call(self, h: Headers) -> Call:
+        """The call of a bare mod_callcenter event, through ``CC-Member-Session-UUID``."""
+        member = h.get("CC-Member-Session-UUID")
+        if not member or type(member) is not str:
+            raise NormalizeError("missing-header", f"{h.get('CC-Action')} without CC-Member-Session-UUID")
+        call = self.book.calls.get(member)
+        if call is None:
+            leg = self.book.legs.get(member)
+            call = self.book.calls.get(leg.call_id) if leg is not None else None
+        if call is None:
+            raise NormalizeError("call-unknown", f"{h.get('CC-Action')} for unknown member session {member}")
+        return call
+
+    def _offered(self, h: Headers, b: EventBuilder, leg: Leg) -> None:
+        payload = construct(
+            CallOfferedPayload,
+            {
+                "direction": leg.direction,
+                "caller_number": text(h, "Caller-Caller-ID-Number"),
+                "caller_name": text(h, "Caller-Caller-ID-Name"),
+                "destination": text(h, "Caller-Destination-Number"),
+                "entry_point": text(h, "variable_ccod_entry_point"),
+                "channel_name": text(h, "Channel-Name"),
+            },
+        )
+        b.add(CallOffered, payload, leg.tenant, leg.call_id, queue_id=None)  # type: ignore[arg-type]
+
+    # ---- channel events -------------------------------------------------------------------------
+
+    def _on_offer_point(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        self.leg(h, b)
+
+    def _on_bridge(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        leg = self.leg(h, b)
+        tenant = self.call_tenant(leg)
+        other = nonempty(h, "Other-Leg-Unique-ID")
+        if other is None:
+            a, bb = text(h, "Bridge-A-Unique-ID"), text(h, "Bridge-B-Unique-ID")
+            other = bb if a == leg.uuid else a
+        other_leg = self.book.legs.get(other) if other else None
+        payload = construct(
+            CallBridgedPayload, {"other_leg_uuid": other, "leg_role": other_leg.role if other_leg else OTHER}
+        )
+        agent = text(h, "variable_cc_agent") or (other_leg.agent if other_leg else None)
+        b.add(CallBridged, payload, tenant, leg.call_id, agent, text(h, "variable_cc_queue"))
+
+    def _on_hold(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        leg = self.leg(h, b, offer=False)
+        payload = construct(CallHoldPayload, {"held": h.get("Event-Name") == "CHANNEL_HOLD", "leg_uuid": leg.uuid})
+        b.add(CallHold, payload, self.call_tenant(leg), leg.call_id)
+
+    def _on_dtmf(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        leg = self.leg(h, b, offer=False)
+        digit = h.get("DTMF-Digit")
+        if type(digit) is not str or digit not in _DTMF_DIGITS:
+            raise NormalizeError("bad-dtmf-digit", f"DTMF-Digit {str(digit)[:20]!r}")
+        samples = small_int(h.get("DTMF-Duration"))
+        payload = construct(
+            CallDtmfPayload,
+            {
+                "digit": digit,
+                "duration_ms": None if samples is None else samples // _DTMF_SAMPLES_PER_MS,
+                "source": text(h, "DTMF-Source"),
+                "leg_uuid": leg.uuid,
+            },
+        )
+        b.add(CallDtmf, payload, self.call_tenant(leg), leg.call_id)
+
+    def _on_record(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        leg = self.leg(h, b, offer=False)
+        payload = construct(
+            CallRecordingPayload,
+            {
+                "started": h.get("Event-Name") == "RECORD_START",
+                "path": text(h, "Record-File-Path"),
+                "leg_uuid": leg.uuid,
+            },
+        )
+        b.add(CallRecording, payload, self.call_tenant(leg), leg.call_id)
+
+    def _on_hangup_complete(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        leg = self.leg(h, b)
+        tenant = self.call_tenant(leg)
+        call = self.book.calls.get(leg.call_id)
+        created_us = epoch_us(h.get("Caller-Channel-Created-Time")) or epoch_us(h.get("variable_start_uepoch"))
+        answered_us = epoch_us(h.get("Caller-Channel-Answered-Time"))
+        ended_us = epoch_us(h.get("Caller-Channel-Hangup-Time")) or b.ts_us
+        payload = construct(
+            CallEndedPayload,
+            {
+                "leg_uuid": leg.uuid,
+                "leg_role": leg.role,
+                "direction": leg.direction,
+                "hangup_cause": text(h, "Hangup-Cause") or text(h, "variable_hangup_cause") or "UNKNOWN",
+                "hangup_by": self._hangup_by(h, leg, call),
+                "created_at": _dt(created_us),
+                "answered_at": _dt(answered_us),
+                "ended_at": datetime_from_us(ended_us),
+                "duration_ms": _span_ms(created_us, ended_us) or 0,
+                "billable_ms": _span_ms(answered_us, ended_us) or 0,
+                "caller_number": text(h, "Caller-Caller-ID-Number"),
+                "destination": text(h, "Caller-Destination-Number"),
+                "read_codec": text(h, "Channel-Read-Codec-Name") or text(h, "variable_read_codec"),
+                "write_codec": text(h, "Channel-Write-Codec-Name") or text(h, "variable_write_codec"),
+                "codec_rate": small_int(h.get("Channel-Read-Codec-Rate")) or small_int(h.get("variable_read_rate")),
+            },
+        )
+        b.add(CallEnded, payload, tenant, leg.call_id, text(h, "variable_cc_agent"), text(h, "variable_cc_queue"))
+        self.book.end_leg(leg)
+
+    @staticmethod
+    def _hangup_by(h: Headers, leg: Leg, call: Call | None) -> str:
+        """Who ended this leg: its own far end (``recv_*``), else whoever ended the call, else the switch.
+
+        ``sip_hangup_disposition`` says which side sent BYE/CANCEL/refusal. When
+        the switch ends a leg (``send_*``) because the other party hung up
+        (``hangup_after_bridge``), the first leg whose far end sent BYE (or the
+        caller's CANCEL) has recorded that party on the call. An agent phone
+        refusing an offer (``recv_refuse``) ends only its own leg, not the call.
+        """
+        disposition = h.get("variable_sip_hangup_disposition")
+        if type(disposition) is str and disposition.startswith("recv_"):
+            party = "agent" if leg.role == AGENT else ("unknown" if leg.role == OTHER else "caller")
+            ends_call = disposition == "recv_cancel" or (
+                disposition == "recv_bye" and h.get("Caller-Channel-Answered-Time") != "0"
+            )
+            if ends_call and call is not None and call.hangup_by is None and party != "unknown":
+                call.hangup_by = party
+            return party
+        if call is not None and call.hangup_by is not None:
+            return call.hangup_by
+        if type(disposition) is str and disposition.startswith("send_"):
+            return "system"
+        return "unknown"
+
+    # ---- registrations, jobs, heartbeats ---------------------------------------------------------
+
+    def _registration(self, h: Headers) -> tuple[str, RegistrationPayload]:
+        user = nonempty(h, "username") or nonempty(h, "from-user") or nonempty(h, "user")
+        if user is None:
+            raise NormalizeError("missing-header", f"{h.get('Event-Subclass')} without user")
+        realm = nonempty(h, "realm") or nonempty(h, "from-host") or nonempty(h, "host")
+        domain = nonempty(h, "domain_name") or realm
+        raw = h.get("ccod_tenant")
+        if raw:
+            tenant = self.tenant_value(raw)
+        else:
+            found = self.agents.domain_tenants.get(domain) if domain else None
+            if found is None and domain and self.agents.domain_is_tenant and is_tenant_id(domain):
+                found = domain
+            if found is None:
+                raise NormalizeError(
+                    "registration-tenant-unresolved", f"no tenant for SIP user {user[:64]!r} in domain {domain!r}"
+                )
+            tenant = found
+        payload = construct(
+            RegistrationPayload,
+            {
+                "user": user,
+                "realm": realm,
+                "contact": text(h, "contact"),
+                "expires_s": small_int(h.get("expires")),
+                "network_ip": text(h, "network-ip"),
+                "user_agent": text(h, "user-agent"),
+            },
+        )
+        return tenant, payload
+
+    def _on_register(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        tenant, payload = self._registration(h)
+        b.add(AgentRegistered, payload, tenant)
+
+    def _on_unregister(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        tenant, payload = self._registration(h)
+        b.add(AgentUnregistered, payload, tenant)
+
+    def _on_background_job(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        job = nonempty(h, "Job-UUID")
+        if job is None:
+            raise NormalizeError("missing-header", "BACKGROUND_JOB without Job-UUID")
+        result = (event.body or "").strip()
+        arg = text(h, "Job-Command-Arg")
+        variables = dial_vars(arg) if arg else {}
+        raw_tenant = variables.get("ccod_tenant")
+        tenant = self.tenant_value(raw_tenant) if raw_tenant else self.system_tenant
+        ok = not result.startswith(("-ERR", "-USAGE"))
+        call_id = variables.get("origination_uuid")
+        if ok and call_id is None and result.startswith("+OK ") and text(h, "Job-Command") == "originate":
+            call_id = result[4:].strip() or None
+        payload = construct(
+            CommandResultPayload,
+            {
+                # The command name only: arguments may carry credentials (dial strings).
+                "job_uuid": job,
+                "command": text(h, "Job-Command"),
+                "ok": ok,
+                "result": result[:_MAX_RESULT_CHARS],
+                "decision_id": variables.get("ccod_decision_id"),
+            },
+        )
+        b.add(CommandResult, payload, tenant, call_id)
+
+    def _on_heartbeat(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        payload = construct(
+            NodeHeartbeatPayload,
+            {
+                "uptime_ms": small_int(h.get("Uptime-msec")),
+                "session_count": small_int(h.get("Session-Count")),
+                "version": text(h, "FreeSWITCH-Version"),
+            },
+        )
+        b.add(NodeHeartbeat, payload, self.system_tenant)
+
+
+CONSUMED_EVENTS: tuple[str, ...] = (
+    "CHANNEL_CREATE",
+    "CHANNEL_ANSWER",
+    "CHANNEL_PARK",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD",
+    "DTMF",
+    "RECORD_START",
+    "RECORD_STOP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "BACKGROUND_JOB",
+    "HEARTBEAT",
+)
+"""Event names the normalizer maps (the ingest must subscribe to at least these)."""
+
+CONSUMED_CUSTOM: tuple[str, ...] = ("callcenter::info", "sofia::register", "sofia::unregister", "sofia::expire")
