@@ -1,0 +1,201 @@
+"""One small interface over two backends: embedded chDB (default) and a server (native protocol).
+
+Rows are passed column-wise (``dict[column, list]``) and timestamps as epoch milliseconds
+wrapped in :class:`Ms`: the native driver sends ints straight into ``DateTime64(3)`` (or the
+legacy ``UInt64`` ms column) without datetime conversions, and the chDB writer renders them as
+``seconds.millis`` text for JSONEachRow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+import orjson
+import structlog
+
+from ccod_fs.clickhouse.dialect import Dialect
+from ccod_fs.clickhouse.params import bind
+
+log = structlog.get_logger(__name__)
+
+
+class Ms(int):
+    """Epoch milliseconds of a UTC timestamp (an int, marked so writers know it is a time)."""
+
+    __slots__ = ()
+
+
+Columns = Mapping[str, Sequence[Any]]
+
+
+class ClickHouseUnavailable(Exception):
+    """The backend cannot be reached right now: retry later, never drop."""
+
+
+class ClickHouseClient(Protocol):
+    dialect: Dialect
+    database: str
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None: ...
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[dict[str, Any]]: ...
+
+    def insert(self, table: str, columns: Columns, dedup_token: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# ---- embedded chDB ------------------------------------------------------------------------------
+
+_chdb_lock = threading.RLock()
+_chdb_session: Any = None
+_chdb_path: str | None = None
+
+
+def _chdb_json_default(value: object) -> object:
+    if isinstance(value, Ms):
+        return f"{int(value) // 1000}.{int(value) % 1000:03d}"
+    if isinstance(value, int):
+        return int(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class ChdbClient:
+    """chDB keeps one engine per process; every client shares it and picks its database."""
+
+    dialect = Dialect.MODERN
+
+    def __init__(self, path: Path, database: str) -> None:
+        global _chdb_session, _chdb_path
+        from chdb import session as chdb_session
+
+        self.database = database
+        with _chdb_lock:
+            resolved = str(Path(path).resolve())
+            if _chdb_session is None:
+                Path(resolved).mkdir(parents=True, exist_ok=True)
+                _chdb_session = chdb_session.Session(resolved)
+                _chdb_session.query("SET output_format_json_quote_64bit_integers = 0")
+                _chdb_path = resolved
+            elif _chdb_path != resolved:
+                # chDB runs one engine per process: keep the open one, databases still isolate
+                log.warning("chdb.already_open", open_path=_chdb_path, requested_path=resolved, database=database)
+            _chdb_session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    def _run(self, sql: str, params: Mapping[str, object] | None, fmt: str) -> bytes:
+        native = {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in (params or {}).items()}
+        with _chdb_lock:
+            _chdb_session.query(f"USE {self.database}")
+            result = _chdb_session.query(sql, fmt, params=native or None)
+        return bytes(result.bytes()) if result is not None else b""
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        self._run(sql, params, "TSV")
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[dict[str, Any]]:
+        data = self._run(sql, params, "JSONEachRow")
+        return [orjson.loads(line) for line in data.splitlines() if line]
+
+    def insert(self, table: str, columns: Columns, dedup_token: str | None = None) -> None:
+        names = list(columns)
+        if not names:
+            return
+        rows = zip(*(columns[n] for n in names), strict=True)
+        body = b"\n".join(
+            orjson.dumps(dict(zip(names, row, strict=True)), default=_chdb_json_default,
+                         option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+            for row in rows
+        )
+        if not body:
+            return
+        settings = f" SETTINGS insert_deduplication_token = '{dedup_token}'" if dedup_token else ""
+        sql = f"INSERT INTO {self.database}.{table} ({', '.join(names)}){settings} FORMAT JSONEachRow\n"
+        with _chdb_lock:
+            _chdb_session.query(sql + body.decode("utf-8"), "TSV")
+
+    def close(self) -> None:
+        """The shared engine stays open for the process; see :func:`close_embedded`."""
+
+
+def close_embedded() -> None:
+    global _chdb_session, _chdb_path
+    with _chdb_lock:
+        if _chdb_session is not None:
+            _chdb_session.close()
+        _chdb_session = None
+        _chdb_path = None
+
+
+# ---- server over the native protocol -------------------------------------------------------------
+
+
+class NativeClient:
+    """clickhouse-driver; dialect detected from the server version (< 20 -> legacy DDL)."""
+
+    def __init__(self, host: str, port: int, database: str, user: str = "default", password: str = "",
+                 connect_timeout: float = 5.0, send_receive_timeout: float = 60.0) -> None:
+        from clickhouse_driver import Client
+
+        self.database = database
+        kwargs = dict(host=host, port=port, user=user, password=password,
+                      connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout)
+        boot = Client(database="default", **kwargs)  # type: ignore[arg-type]
+        try:
+            boot.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+            major = int(str(boot.execute("SELECT version()")[0][0]).split(".")[0])
+        except Exception as exc:
+            raise ClickHouseUnavailable(str(exc)) from exc
+        finally:
+            boot.disconnect()
+        self.server_major = major
+        self.dialect = Dialect.LEGACY if major < 20 else Dialect.MODERN
+        self._client = Client(database=database, **kwargs)  # type: ignore[arg-type]
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        self._client.execute(bind(sql, params))
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[dict[str, Any]]:
+        rows, cols = self._client.execute(bind(sql, params), with_column_types=True)
+        names = [c[0] for c in cols]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def insert(self, table: str, columns: Columns, dedup_token: str | None = None) -> None:
+        names = list(columns)
+        if not names or not len(columns[names[0]]):
+            return
+        settings: dict[str, Any] = {}
+        if dedup_token and self.dialect is Dialect.MODERN:
+            settings["insert_deduplication_token"] = dedup_token
+        self._client.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES",
+            [list(columns[n]) for n in names],
+            columnar=True,
+            settings=settings or None,
+        )
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+def connect(settings: Any) -> ClickHouseClient:
+    """Build the client named by ``ClickHouseSettings``: ``url`` set -> server, else embedded chDB."""
+    url = getattr(settings, "url", None)
+    database = getattr(settings, "database", "ccod")
+    if not url:
+        return ChdbClient(Path(getattr(settings, "chdb_path", "var/chdb")), database)
+    parsed = urlparse(url)
+    if parsed.scheme not in ("clickhouse", "tcp", "native"):
+        raise ValueError(f"unsupported ClickHouse url scheme {parsed.scheme!r}; use clickhouse://host:9000/db")
+    db = parsed.path.lstrip("/") or database
+    return NativeClient(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 9000,
+        database=db,
+        user=unquote(parsed.username) if parsed.username else "default",
+        password=unquote(parsed.password) if parsed.password else "",
+    )

@@ -1,0 +1,31 @@
+-- Per agent and 15-minute interval: calls answered, bridge time (talk + hold) and ring time, idempotent like
+-- queue_interval_stats (uniqExact by call, maxMap keyed by talk segment).
+-- @modern-only
+CREATE TABLE IF NOT EXISTS agent_interval_stats
+(
+    tenant_id      LowCardinality(String),
+    agent_id       String,
+    interval_start DateTime('UTC'),
+    answered       AggregateFunction(uniqExact, String),
+    bridge         AggregateFunction(maxMap, Array(UInt64), Array(UInt32)),
+    ring           AggregateFunction(maxMap, Array(UInt64), Array(UInt32))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(interval_start)
+ORDER BY (tenant_id, agent_id, interval_start)
+TTL interval_start + INTERVAL 800 DAY;
+
+-- @modern-only
+CREATE MATERIALIZED VIEW IF NOT EXISTS agent_interval_stats_mv TO agent_interval_stats AS
+SELECT
+    tenant_id,
+    ifNull(agent_id, '') AS agent_id,
+    toStartOfFifteenMinutes(first_at) AS interval_start,
+    uniqExactIfState(call_id, answered_at IS NOT NULL) AS answered,
+    maxMapState(arrayMap(s -> cityHash64(s.1), talk_segments), arrayMap(s -> s.2, talk_segments)) AS bridge,
+    maxMapState(
+        if(ring_ms IS NOT NULL, [cityHash64(call_id)], []),
+        if(ring_ms IS NOT NULL, [assumeNotNull(ring_ms)], [])) AS ring
+FROM calls_partial
+WHERE agent_id != ''
+GROUP BY tenant_id, agent_id, interval_start;
