@@ -155,6 +155,7 @@ class NativeClient:
         self.server_major = major
         self.dialect = Dialect.LEGACY if major < 20 else Dialect.MODERN
         self._client = Client(database=database, **kwargs)  # type: ignore[arg-type]
+        self._nested: dict[str, dict[str, int]] = {}
 
     def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         self._client.execute(bind(sql, params))
@@ -164,16 +165,35 @@ class NativeClient:
         names = [c[0] for c in cols]
         return [dict(zip(names, r, strict=True)) for r in rows]
 
+    def _legacy_nested(self, table: str) -> dict[str, int]:
+        """18.16 stores ``Array(Tuple(...))`` as nested ``col.1, col.2, ...`` subcolumns."""
+        if table not in self._nested:
+            counts: dict[str, int] = {}
+            for (name, *_rest) in self._client.execute(f"DESCRIBE TABLE {table}"):
+                base, _, idx = name.partition(".")
+                if idx.isdigit():
+                    counts[base] = max(counts.get(base, 0), int(idx))
+            self._nested[table] = counts
+        return self._nested[table]
+
     def insert(self, table: str, columns: Columns, dedup_token: str | None = None) -> None:
         names = list(columns)
         if not names or not len(columns[names[0]]):
             return
+        data: dict[str, Sequence[Any]] = dict(columns)
         settings: dict[str, Any] = {}
-        if dedup_token and self.dialect is Dialect.MODERN:
-            settings["insert_deduplication_token"] = dedup_token
+        if self.dialect is Dialect.MODERN:
+            if dedup_token:
+                settings["insert_deduplication_token"] = dedup_token
+        else:
+            for base, width in self._legacy_nested(table).items():
+                if base in data:
+                    cells = data.pop(base)
+                    for i in range(width):
+                        data[f"{base}.{i + 1}"] = [[t[i] for t in cell] for cell in cells]
         self._client.execute(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES",
-            [list(columns[n]) for n in names],
+            f"INSERT INTO {table} ({', '.join(f'`{n}`' for n in data)}) VALUES",
+            list(data.values()),
             columnar=True,
             settings=settings or None,
         )

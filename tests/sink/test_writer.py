@@ -1,0 +1,92 @@
+"""Sink.write_events against embedded chDB (modern DDL) and the 18.16 server (legacy DDL)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from ccod_fs.clickhouse.migrate import migrate
+from ccod_fs.sink.synthetic import EventFactory, call_events
+from ccod_fs.sink.writer import Sink
+
+T0 = datetime(2026, 3, 1, 9, 0, 0, 250_000, tzinfo=UTC)
+T0_MS = 1772355600250
+
+
+def _three_calls():
+    f = EventFactory()
+    return (
+        call_events(f, tenant="acme", queue="sales", start=T0, call_id="c1", agent="a1", wait_ms=12_345,
+                    ring_ms=2_000, talk_ms=60_000, holds=((5_000, 3_000),), ivr_ms=1_500)
+        + call_events(f, tenant="acme", queue="sales", start=T0, call_id="c2", outcome="abandoned", wait_ms=4_000)
+        + call_events(f, tenant="other", queue="sales", start=T0, call_id="c3", agent="b1", wait_ms=1_000)
+    )
+
+
+def _calls(client) -> dict[str, dict]:
+    rows = client.query("SELECT * FROM calls ORDER BY tenant_id, call_id")
+    return {r["call_id"]: r for r in rows}
+
+
+def test_chdb_calls_are_exact_whatever_the_order_and_duplicates(chdb) -> None:
+    migrate(chdb)
+    evs = _three_calls()
+    shuffled = evs + evs[::3]  # every third event twice
+    random.Random(7).shuffle(shuffled)
+    sink = Sink(chdb)
+    for i in range(0, len(shuffled), 4):  # many small batches, cut anywhere
+        sink.write_events(shuffled[i : i + 4])
+    sink.write_events(evs)  # and a full replay
+    calls = _calls(chdb)
+    assert set(calls) == {"c1", "c2", "c3"}
+    c1 = calls["c1"]
+    assert c1["tenant_id"] == "acme"
+    assert c1["offered_at"] == "2026-03-01 09:00:00.250"
+    assert c1["queued_at"] == "2026-03-01 09:00:01.750"
+    assert c1["answered_at"] == "2026-03-01 09:00:14.095"
+    assert (c1["wait_ms"], c1["ring_ms"], c1["bridge_ms"], c1["hold_ms"], c1["talk_ms"]) == (
+        12_345, 2_000, 60_000, 3_000, 57_000)
+    assert (c1["disposition"], c1["agent_id"], c1["agent_offers"]) == ("answered", "a1", 1)
+    c2 = calls["c2"]
+    assert (c2["disposition"], c2["abandoned"], c2["abandon_ms"], c2["wait_ms"]) == ("abandoned", 1, 4_000, None)
+    assert calls["c3"]["tenant_id"] == "other"
+    unique = len({e.event_id for e in evs})
+    assert chdb.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == unique
+    agg = chdb.query(
+        "SELECT uniqExactMerge(offered) AS offered, uniqExactMerge(answered) AS answered, "
+        "uniqExactMerge(abandoned) AS abandoned, arraySum(maxMapMerge(answer_waits).2) AS waits, "
+        "arraySum(maxMapMerge(bridge).2) AS bridge "
+        "FROM queue_interval_stats WHERE tenant_id = 'acme' AND queue_id = 'sales'")[0]
+    assert agg == {"offered": 2, "answered": 1, "abandoned": 1, "waits": 12_345, "bridge": 60_000}
+
+
+def test_native_legacy_write_path_dedupes_and_keeps_ms(native) -> None:
+    migrate(native)
+    evs = _three_calls()
+    sink = Sink(native)
+    written = sink.write_events(evs)
+    assert written["events_raw"] == len(evs)
+    sink.write_events(evs)  # re-delivery of the whole batch
+    sink.write_events(evs[5:9])  # and of a re-cut part
+    unique = len(evs)
+    # before merges the duplicates are physically there; FINAL collapses them by event_id
+    assert native.query("SELECT count() AS n FROM events_raw")[0]["n"] == 2 * unique + 4
+    assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == unique
+    native.command("OPTIMIZE TABLE events_raw FINAL")
+    assert native.query("SELECT count() AS n FROM events_raw")[0]["n"] == unique
+    first = native.query("SELECT occurred_at, event_id, tenant_id FROM events_raw WHERE type = 'call.offered' "
+                         "AND call_id = 'c1'")[0]
+    assert first["occurred_at"] == T0_MS
+    assert str(first["event_id"]) == str(evs[0].event_id)
+    # calls: partial rows merged at read time with idempotent aggregates, duplicates harmless
+    row = native.query(
+        "SELECT call_id, min(queued_at) AS queued_at, min(answered_at) AS answered_at, "
+        "max(answer_wait_ms) AS wait_ms, groupUniqArrayArray(`talk_segments.2`) AS talk, "
+        "max(ended_at) AS ended_at, max(hangup_cause) AS cause "
+        "FROM calls_partial WHERE tenant_id = 'acme' AND call_id = 'c1' GROUP BY call_id")[0]
+    assert row["queued_at"] == T0_MS + 1_500
+    assert row["answered_at"] == T0_MS + 1_500 + 12_345
+    assert row["wait_ms"] == 12_345
+    assert row["talk"] == [60_000]
+    assert row["ended_at"] == T0_MS + 1_500 + 12_345 + 60_000
+    assert row["cause"] == "NORMAL_CLEARING"
