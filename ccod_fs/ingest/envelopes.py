@@ -25,23 +25,26 @@ _new = object.__new__
 _set = object.__setattr__
 _DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
 _TYPES: dict[type[Envelope], str] = {}
+_MISSING: Any = object()  # a required field left out fails loudly at serialization
 
 
-def _defaults(cls: type[BaseModel]) -> dict[str, Any]:
+def _template(cls: type[BaseModel]) -> dict[str, Any]:
+    """Every field in declaration order (pydantic serializes ``__dict__`` in its order), with defaults."""
     found = _DEFAULTS.get(cls)
     if found is None:
         found = _DEFAULTS[cls] = {
-            name: field.get_default(call_default_factory=True)
+            name: (_MISSING if field.is_required() else field.get_default(call_default_factory=True))
             for name, field in cls.model_fields.items()
-            if not field.is_required()
         }
     return found
 
 
 def construct(cls: type[M], values: dict[str, Any]) -> M:
     """A model instance from already-valid values (unset optional fields take their defaults)."""
+    fields = _template(cls).copy()
+    fields.update(values)  # keeps declaration order for known keys
     model = _new(cls)
-    _set(model, "__dict__", {**_defaults(cls), **values})
+    _set(model, "__dict__", fields)
     _set(model, "__pydantic_fields_set__", set(values))
     _set(model, "__pydantic_extra__", None)
     _set(model, "__pydantic_private__", None)
