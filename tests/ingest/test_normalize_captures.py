@@ -171,7 +171,7 @@ def test_scenario_inbound_queue_outcomes(fmt: str) -> None:
         "call.offered", "call.queued", "call.agent_offered", "call.answered", "call.bridged",
         "call.ended", "call.ended", "call.agent_ended", "call.dequeued",
     ]
-    assert types(inbound["1"]) == answered_flow[:5] + ["call.dtmf"] + answered_flow[5:]
+    assert types(inbound["1"]) == [*answered_flow[:5], "call.dtmf", *answered_flow[5:]]
     assert types(inbound["2"]) == answered_flow
     assert types(inbound["4"]) == answered_flow
     assert types(inbound["3"]) == ["call.offered", "call.queued", "call.dequeued", "call.ended"]
