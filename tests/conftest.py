@@ -1,0 +1,78 @@
+"""Session-wide real services for tests: started lazily, once, on loopback; never skipped.
+
+Logic lives in ``ccod_fs.devservices``; this file only wires it into pytest.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ccod_fs.devservices import ClickHouseServer, KafkaBroker, ServiceStartError
+
+S = TypeVar("S", KafkaBroker, ClickHouseServer)
+_started: list[KafkaBroker | ClickHouseServer] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # kafka-python loads its protocol schemas through deprecated importlib.resources calls.
+    for message in ("read_text is deprecated", "open_text is deprecated"):
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")
+
+
+def _start(service: S) -> S:
+    try:
+        service.start()
+    except ServiceStartError as exc:
+        service.close()
+        pytest.fail(f"{type(service).__name__} could not start: {exc}", pytrace=False)
+    _started.append(service)
+    return service
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Real single-node KRaft Kafka; its logs stay under pytest's basetemp for post-mortems."""
+    broker = _start(KafkaBroker(workdir=tmp_path_factory.mktemp("kafka")))
+    yield broker
+    broker.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    """Real clickhouse-server 18.16 speaking the native protocol on a free loopback port."""
+    server = _start(ClickHouseServer(workdir=tmp_path_factory.mktemp("clickhouse")))
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _revive_services() -> Iterator[None]:
+    """A fault test that killed a shared service and failed before restarting it must not break the rest."""
+    yield
+    for service in _started:
+        if not service.running():
+            service.restart()
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> str:
+    """A topic name (or prefix) unique to this test, so tests sharing one broker never collide."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:80].strip("-")
+    return f"t.{name}.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    """Per-test scratch directory (pytest's ``tmp_path``, under one name for the project's tests)."""
+    return tmp_path
