@@ -51,8 +51,8 @@ def test_abandoned_call_sets_abandon_wait_only_for_abandons() -> None:
     f = EventFactory()
     abandoned = derive_rows(call_events(f, tenant="acme", queue="q", start=T0, outcome="abandoned", wait_ms=4_000))
     timeout = derive_rows(call_events(f, tenant="acme", queue="q", start=T0, outcome="timeout", wait_ms=90_000))
-    ab = [r for r in _rows("calls_partial", abandoned) if r["dequeues"]][0]
-    to = [r for r in _rows("calls_partial", timeout) if r["dequeues"]][0]
+    ab = next(r for r in _rows("calls_partial", abandoned) if r["dequeues"])
+    to = next(r for r in _rows("calls_partial", timeout) if r["dequeues"])
     assert ab["abandon_wait_ms"] == 4_000
     assert ab["dequeues"][0][1:] == ("q", "abandoned", 4_000)
     assert to["abandon_wait_ms"] is None

@@ -1,0 +1,206 @@
+"""The sink service end to end: real Kafka -> SinkService -> the real 18.16 server."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.structs import TopicPartition
+
+from ccod_fs.clickhouse.client import NativeClient
+from ccod_fs.clickhouse.migrate import migrate
+from ccod_fs.contract.events import serialize_event
+from ccod_fs.devservices.clickhouse import ClickHouseServer
+from ccod_fs.sink.service import SinkService, build_consumer, build_dlq_producer
+from ccod_fs.sink.synthetic import EventFactory, call_events
+from ccod_fs.sink.writer import Sink
+
+T0 = datetime(2026, 3, 1, 9, 0, 0, 250_000, tzinfo=UTC)
+T0_MS = 1772355600250
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str):
+    """Fresh topics per test so offsets and dead letters are this test's alone."""
+    suffix = uuid.uuid4().hex[:8]
+    ns = SimpleNamespace(bootstrap=kafka_bootstrap, events_topic=f"ccod.events.v1.t{suffix}",
+                         dead_letter_topic=f"ccod.deadletter.v1.t{suffix}", client_id="test")
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(ns.events_topic, 3, 1), NewTopic(ns.dead_letter_topic, 1, 1)])
+    admin.close()
+    return ns
+
+
+def produce(kafka, values: list[bytes]) -> None:
+    p = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    for i, v in enumerate(values):
+        p.send(kafka.events_topic, key=f"k{i % 5}".encode(), value=v)
+    p.flush()
+    p.close()
+
+
+def make_service(kafka, sink: Sink, group: str, **kw: Any) -> SinkService:
+    consumer = build_consumer(kafka, group, session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+    return SinkService(consumer, build_dlq_producer(kafka), sink, dead_letter_topic=kafka.dead_letter_topic,
+                       origin=group, batch_max_events=kw.pop("batch_max_events", 1000),
+                       batch_max_age_s=kw.pop("batch_max_age_s", 0.2), retry_max_backoff_s=1.0, **kw)
+
+
+def run_until(service: SinkService, done: Callable[[], bool], timeout: float = 60.0) -> None:
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not done():
+            assert thread.is_alive(), "sink service died"
+            assert time.monotonic() < deadline, f"timed out; stats={service.stats}"
+            time.sleep(0.1)
+    finally:
+        service.stop()
+        thread.join(30)
+        service.consumer.close(autocommit=False)
+        service.dlq.close()
+
+
+def calls_fixture() -> list:
+    f = EventFactory()
+    evs = []
+    for i in range(20):
+        evs += call_events(f, tenant="acme" if i % 2 else "globex", queue="sales", start=T0, call_id=f"c{i}",
+                           agent=f"a{i % 3}", wait_ms=1_000 * (i + 1), talk_ms=30_000 + i, ring_ms=500)
+    return evs
+
+
+def committed(kafka, group: str) -> int:
+    c = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
+    total = 0
+    for p in range(3):
+        total += c.committed(TopicPartition(kafka.events_topic, p)) or 0
+    c.close()
+    return total
+
+
+def test_end_to_end_rows_dead_letters_and_offsets(kafka, native: NativeClient) -> None:
+    migrate(native)
+    evs = calls_fixture()
+    bad_json = b'{"event_id": "not json'
+    bad_event = orjson.dumps({**orjson.loads(serialize_event(evs[0])), "tenant_id": ""})
+    produce(kafka, [serialize_event(e) for e in evs] + [bad_json, bad_event])
+    service = make_service(kafka, Sink(native), "g1")
+    run_until(service, lambda: service.stats["events"] + service.stats["dead_letters"] >= len(evs) + 2)
+
+    assert service.stats["events"] == len(evs) and service.stats["dead_letters"] == 2
+    assert committed(kafka, "g1") == len(evs) + 2
+    raw = native.query("SELECT event_id, tenant_id, occurred_at FROM events_raw FINAL")
+    assert {str(r["event_id"]) for r in raw} == {str(e.event_id) for e in evs}
+    offered = native.query("SELECT occurred_at FROM events_raw WHERE call_id = 'c3' AND type = 'call.offered'")
+    assert offered == [{"occurred_at": T0_MS}]
+    c3 = native.query(
+        "SELECT any(tenant_id) AS tenant, min(queued_at) AS queued, max(answer_wait_ms) AS wait, "
+        "groupArrayArray(`talk_segments.2`) AS talk FROM calls_partial WHERE call_id = 'c3' GROUP BY call_id")
+    assert c3 == [{"tenant": "acme", "queued": T0_MS + 2_000, "wait": 4_000, "talk": [30_003]}]
+
+    dlq = KafkaConsumer(kafka.dead_letter_topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
+                        consumer_timeout_ms=5_000)
+    letters = [orjson.loads(m.value) for m in dlq]
+    dlq.close()
+    assert sorted(d["reason"] for d in letters) == ["invalid-event", "invalid-json"]
+    assert all(d["stage"] == "sink-validate" and d["topic"] == kafka.events_topic for d in letters)
+    assert "tenant_id" in next(d for d in letters if d["reason"] == "invalid-event")["detail"]
+
+
+def test_replaying_the_topic_never_double_counts(kafka, native: NativeClient) -> None:
+    migrate(native)
+    evs = calls_fixture()
+    produce(kafka, [serialize_event(e) for e in evs])
+    for group in ("first", "replay"):  # the replay group re-reads the whole topic from offset 0
+        service = make_service(kafka, Sink(native), group)
+        run_until(service, lambda s=service: s.stats["events"] >= len(evs))
+    assert native.query("SELECT count() AS n FROM events_raw")[0]["n"] == 2 * len(evs)
+    assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
+    per_call = native.query(
+        "SELECT call_id, max(answer_wait_ms) AS wait, length(groupUniqArrayArray(`talk_segments.1`)) AS segs "
+        "FROM calls_partial GROUP BY call_id ORDER BY call_id")
+    assert len(per_call) == 20
+    assert all(r["segs"] == 1 for r in per_call)
+    assert sum(r["wait"] for r in per_call) == sum(1_000 * (i + 1) for i in range(20))
+
+
+class Crash(BaseException):
+    """Simulates the process dying: not an Exception, so no retry catches it."""
+
+
+class CrashAfterInsert(Sink):
+    def write_rows(self, batch, token=None):  # type: ignore[no-untyped-def]
+        super().write_rows(batch, token)
+        raise Crash  # inserted, but the offsets will never be committed
+
+
+def test_crash_between_insert_and_commit_then_restart(kafka, native: NativeClient) -> None:
+    migrate(native)
+    evs = calls_fixture()
+    produce(kafka, [serialize_event(e) for e in evs])
+    crashing = make_service(kafka, CrashAfterInsert(native), "g")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            crashing.run()
+        except Crash as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    crashing.consumer.close(autocommit=False)
+    crashing.dlq.close()
+    assert errors, "the first sink should have crashed after its insert"
+    assert committed(kafka, "g") == 0
+    restarted = make_service(kafka, Sink(native), "g")
+    run_until(restarted, lambda: committed(kafka, "g") == len(evs))
+    assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
+    answered = native.query("SELECT uniqExact(call_id) AS n FROM calls_partial WHERE answered_at IS NOT NULL")
+    assert answered[0]["n"] == 20
+
+
+def test_clickhouse_down_pauses_retries_and_loses_nothing(kafka, tmp_path) -> None:
+    server = ClickHouseServer(workdir=tmp_path / "ch").start()
+    try:
+        client = NativeClient(server.host, server.port, "outage")
+        migrate(client)
+        evs = calls_fixture()
+        server.stop()
+        produce(kafka, [serialize_event(e) for e in evs])
+        service = make_service(kafka, Sink(client), "g")
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while service.stats["retries"] < 3:
+            assert time.monotonic() < deadline, "sink never retried"
+            time.sleep(0.1)
+        assert thread.is_alive() and service.stats["events"] == 0
+        assert committed(kafka, "g") == 0
+        server.restart()
+        deadline = time.monotonic() + 60
+        while service.stats["events"] < len(evs):
+            assert thread.is_alive(), "sink died during the outage"
+            assert time.monotonic() < deadline, f"not recovered: {service.stats}"
+            time.sleep(0.1)
+        service.stop()
+        thread.join(30)
+        service.consumer.close(autocommit=False)
+        service.dlq.close()
+        assert client.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
+        assert committed(kafka, "g") == len(evs)
+        client.close()
+    finally:
+        server.close()
