@@ -1,0 +1,66 @@
+"""One event of a simulated stream: a template, its render context and its place in time.
+
+Rendering is lazy and cached per wire format, so a stream played to one JSON client
+renders JSON only, and one played to several clients renders each format once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from random import Random
+
+from ccod_fs.simulator.model import FsEvent
+from ccod_fs.simulator.render import render_event, render_json, render_plain
+from ccod_fs.simulator.template import EventTemplate, RenderContext
+
+
+class StreamEvent:
+    """An event ready to render; ``seq`` is set by the node that sends it."""
+
+    __slots__ = ("_json", "_plain", "ctx", "seq", "tpl", "ts")
+
+    def __init__(self, tpl: EventTemplate, ctx: RenderContext, ts: int, seq: int = 0) -> None:
+        self.tpl = tpl
+        self.ctx = ctx
+        self.ts = ts
+        self.seq = seq
+        self._json: bytes | None = None
+        self._plain: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return self.tpl.name
+
+    @property
+    def subclass(self) -> str:
+        return self.tpl.subclass
+
+    def payload(self, fmt: str) -> bytes:
+        if fmt == "json":
+            if self._json is None:
+                self._json = render_json(self.tpl, self.ctx, self.seq)
+            return self._json
+        if self._plain is None:
+            self._plain = render_plain(self.tpl, self.ctx, self.seq)
+        return self._plain
+
+    def event(self) -> FsEvent:
+        return render_event(self.tpl, self.ctx, self.seq)
+
+
+@dataclass(slots=True)
+class Sequencer:
+    """A node's Event-Sequence counter (FreeSWITCH numbers every event it fires, per process)."""
+
+    next_seq: int = 1
+
+    def take(self) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+
+def fresh_uuids(rng: Random, count: int) -> list[str]:
+    """Version-4 UUIDs from a seeded RNG (deterministic scenarios)."""
+    return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
