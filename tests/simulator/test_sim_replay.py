@@ -98,13 +98,13 @@ def test_relative_order_per_call_is_the_captures(name: str) -> None:
     captured = ordered_json_events(CAPTURES[name].read_bytes())
     replay, events = replayed(name)
 
-    def per_call(evs: list[list[tuple[str, object]]], uuid_of) -> dict[str, list[tuple[str, str, str]]]:  # noqa: ANN001
+    def per_call(evs: list[list[tuple[str, object]]], uuid_of) -> dict[str, list[tuple[str, str, str]]]:
         calls: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for ev in evs:
             h = dict(ev)
             call = h.get("Channel-Call-UUID") or h.get("CC-Member-Session-UUID")
             if isinstance(call, str):
-                calls[uuid_of(call)].append(kind(ev) + (str(h.get("Channel-State", "")),))
+                calls[uuid_of(call)].append((*kind(ev), str(h.get("Channel-State", ""))))
         return calls
 
     real_calls = per_call(captured, replay.uuid_for)
@@ -132,7 +132,7 @@ def test_uuids_are_fresh_and_consistent_and_times_shift_as_one(name: str) -> Non
         for key, value in r.items():
             if key.endswith("_uepoch") and value != "0":
                 assert int(str(m[key])) - int(str(value)) == shift
-            if (key.endswith("_epoch") or key.startswith("CC-") and key.endswith("-Time")) and value != "0":
+            if (key.endswith("_epoch") or (key.startswith("CC-") and key.endswith("-Time"))) and value != "0":
                 assert int(str(m[key])) - int(str(value)) == shift // 1_000_000, key
     assert shift is not None and shift % 1_000_000 == 0
     first = min(int(str(dict(ev)["Event-Date-Timestamp"])) for ev in events)
