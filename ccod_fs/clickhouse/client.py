@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -57,6 +57,13 @@ _chdb_session: Any = None
 _chdb_path: str | None = None
 
 
+def _utc_text(value: datetime) -> str:
+    """``YYYY-MM-DD hh:mm:ss.mmm`` in UTC, how ClickHouse parses a DateTime64(3, 'UTC') parameter."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
 def _chdb_json_default(value: object) -> object:
     if isinstance(value, Ms):
         return f"{int(value) // 1000}.{int(value) % 1000:03d}"
@@ -88,7 +95,7 @@ class ChdbClient:
             _chdb_session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
 
     def _run(self, sql: str, params: Mapping[str, object] | None, fmt: str) -> bytes:
-        native = {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in (params or {}).items()}
+        native = {k: (_utc_text(v) if isinstance(v, datetime) else v) for k, v in (params or {}).items()}
         with _chdb_lock:
             _chdb_session.query(f"USE {self.database}")
             result = _chdb_session.query(sql, fmt, params=native or None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 _PARAM = re.compile(r"\{(\w+):([A-Za-z0-9_(), ']+)\}")
 
@@ -26,6 +26,8 @@ def literal(value: object, type_name: str) -> str:
     if t.startswith("Float"):
         return repr(float(value))  # type: ignore[arg-type]
     if t.startswith("DateTime") and isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return quote_string(value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
     if t.startswith("Array"):
         inner = t[t.index("(") + 1 : -1]
