@@ -17,7 +17,7 @@ first: memory stays bounded and eviction depends only on the event stream.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 CALLER = "caller"
@@ -35,6 +35,8 @@ class Leg:
     tenant: str | None = None
     offered: bool = False
     agent: str | None = None
+    created_us: int | None = None
+    ended: bool = False
 
 
 @dataclass(slots=True)
@@ -45,6 +47,10 @@ class Call:
     answered_us: int | None = None
     hangup_by: str | None = None
     """Who ended the call, from the first leg whose far end hung up (caller/agent)."""
+
+
+_LEG_FIELDS = tuple(f.name for f in fields(Leg))
+_CALL_FIELDS = tuple(f.name for f in fields(Call))
 
 
 class CallBook:
@@ -67,6 +73,9 @@ class CallBook:
     def end_leg(self, leg: Leg) -> None:
         """A leg hung up. Ended legs (and the call, with its owning leg) are forgotten
         only after ``retention`` further legs have ended, oldest first."""
+        if leg.ended:
+            return
+        leg.ended = True
         self._ended.append(leg.uuid)
         while len(self._ended) > self.retention:
             gone = self.legs.pop(self._ended.popleft(), None)
@@ -75,10 +84,8 @@ class CallBook:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "legs": [
-                [g.uuid, g.call_id, g.role, g.direction, g.tenant, g.offered, g.agent] for g in self.legs.values()
-            ],
-            "calls": [[c.call_id, c.tenant, c.joined_us, c.answered_us, c.hangup_by] for c in self.calls.values()],
+            "legs": [[getattr(g, name) for name in _LEG_FIELDS] for g in self.legs.values()],
+            "calls": [[getattr(c, name) for name in _CALL_FIELDS] for c in self.calls.values()],
             "ended": list(self._ended),
         }
 

@@ -10,12 +10,14 @@ that changes model internals fails loudly instead of emitting broken events.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID, SafeUUID
 
 from pydantic import BaseModel
 
-from ccod_fs.contract.envelope import SCHEMA_VERSION, Envelope, Source, datetime_from_us, fs_event_id
+from ccod_fs.contract.envelope import EVENT_ID_NAMESPACE, SCHEMA_VERSION, Envelope, Source, datetime_from_us
 
 SERVICE = "esl-ingest"
 
@@ -26,6 +28,27 @@ _set = object.__setattr__
 _DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
 _TYPES: dict[type[Envelope], str] = {}
 _MISSING: Any = object()  # a required field left out fails loudly at serialization
+
+
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_ID_NAMESPACE.bytes)
+# RFC 4122 variant and version 5 bits, as uuid.UUID(version=5) sets them.
+_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_SET = (0x8000 << 48) | (5 << 76)
+_from_bytes = int.from_bytes
+
+
+def event_id(core_uuid: str, event_sequence: int, index: int) -> UUID:
+    """Exactly ``fs_event_id`` (a test pins it), at about a third of the cost.
+
+    The namespace is hashed once and the UUID is built from its integer without
+    ``UUID.__init__``'s argument checks: the id is the hottest line of the ingest.
+    """
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(f"{core_uuid}:{event_sequence}:{index}".encode())
+    value = _new(UUID)
+    _set(value, "int", (_from_bytes(digest.digest()[:16], "big") & _UUID_CLEAR) | _UUID_SET)
+    _set(value, "is_safe", SafeUUID.unknown)
+    return value
 
 
 def _template(cls: type[BaseModel]) -> dict[str, Any]:
@@ -54,17 +77,26 @@ def construct(cls: type[M], values: dict[str, Any]) -> M:
 class EventBuilder:
     """Collects the canonical events derived from one ESL event (index = position)."""
 
-    __slots__ = ("core_uuid", "occurred_at", "out", "sequence", "source", "ts_us")
+    __slots__ = ("_source", "core_uuid", "node", "occurred_at", "out", "sequence", "ts_us")
 
     def __init__(self, node: str | None, core_uuid: str, sequence: int, ts_us: int) -> None:
+        self.node = node
         self.core_uuid = core_uuid
         self.sequence = sequence
         self.ts_us = ts_us
         self.occurred_at = datetime_from_us(ts_us)
-        self.source = construct(
-            Source, {"service": SERVICE, "node": node, "core_uuid": core_uuid, "event_sequence": sequence}
-        )
         self.out: list[Envelope] = []
+        self._source: Source | None = None
+
+    @property
+    def source(self) -> Source:
+        """Shared by every envelope of this ESL event; built only when one is emitted."""
+        if self._source is None:
+            self._source = construct(
+                Source,
+                {"service": SERVICE, "node": self.node, "core_uuid": self.core_uuid, "event_sequence": self.sequence},
+            )
+        return self._source
 
     def add(
         self,
@@ -84,7 +116,7 @@ class EventBuilder:
             construct(
                 cls,
                 {
-                    "event_id": fs_event_id(self.core_uuid, self.sequence, len(out)),
+                    "event_id": event_id(self.core_uuid, self.sequence, len(out)),
                     "type": type_,
                     "schema_version": SCHEMA_VERSION,
                     "tenant_id": tenant,

@@ -10,9 +10,11 @@ so the ingest dead-letters them with the reason. No I/O, no logging.
 Mapping (ESL -> canonical), ``call_id`` = the caller leg's UUID on every leg:
 
 =====================================  ===========================================
-CHANNEL_CREATE / ANSWER / PARK          call.offered, once per caller or outbound leg,
-                                        on the first of these (or BRIDGE, member-queue-start,
-                                        HANGUP_COMPLETE) that carries ``variable_ccod_tenant``
+CHANNEL_CREATE / ANSWER / PARK,         call.offered, once per caller or outbound leg,
+CUSTOM ccod::queue / ccod::agent        on the first of these (or BRIDGE, member-queue-start,
+                                        HANGUP_COMPLETE) that carries ``variable_ccod_tenant``;
+                                        direction ``internal`` when the caller is an agent's
+                                        own phone (directory variable ``ccod_agent``)
 CHANNEL_BRIDGE                          call.bridged (other leg and its role)
 CHANNEL_HOLD / CHANNEL_UNHOLD           call.hold (held true/false)
 DTMF                                    call.dtmf
@@ -66,6 +68,7 @@ from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.agent_book import AgentBook
 from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallBook, Leg
 from ccod_fs.ingest.cc_actions import CC_ACTIONS
+from ccod_fs.ingest.channel_resync import resync_channels
 from ccod_fs.ingest.envelopes import EventBuilder, construct
 from ccod_fs.ingest.esl_values import Headers, dial_vars, epoch_us, is_tenant_id, nonempty, small_int, text
 from ccod_fs.ingest.normalize_error import NormalizeError
@@ -118,6 +121,8 @@ class Normalizer:
         self.book = CallBook(ended_leg_retention)
         self.agents = AgentBook(agent_tenants, domain_tenants, domain_is_tenant)
         self._tenants_ok: set[str] = {system_tenant}
+        self.last_seen: tuple[str | None, str, int] | None = None
+        """(node, Core-UUID, Event-Date-Timestamp µs) of the last mapped event: the clock of :meth:`resync`."""
         self._by_name: dict[str, Handler] = {
             "CHANNEL_CREATE": self._on_offer_point,
             "CHANNEL_ANSWER": self._on_offer_point,
@@ -136,6 +141,10 @@ class Normalizer:
             "sofia::register": self._on_register,
             "sofia::unregister": self._on_unregister,
             "sofia::expire": self._on_unregister,
+            # Fired by our dialplan (fs-dialplan/) from the channel: only an offer point; the facts
+            # themselves (queue entry, agent status) arrive as mod_callcenter events.
+            "ccod::queue": self._on_channel_custom,
+            "ccod::agent": self._on_channel_custom,
         }
 
     # ---- entry point ---------------------------------------------------------------------------
@@ -164,13 +173,24 @@ class Normalizer:
 
     def state_snapshot(self) -> dict[str, Any]:
         """JSON-able state, so a restarted ingest resolves in-flight calls and agents as before."""
-        return {"version": 1, "calls": self.book.snapshot(), "agents": self.agents.snapshot()}
+        return {
+            "version": 1,
+            "calls": self.book.snapshot(),
+            "agents": self.agents.snapshot(),
+            "last_seen": list(self.last_seen) if self.last_seen else None,
+        }
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         if snapshot.get("version") != 1:
             raise ValueError("unknown normalizer snapshot version")
         self.book.restore(snapshot["calls"])
         self.agents.restore(snapshot["agents"])
+        last = snapshot.get("last_seen")
+        self.last_seen = (last[0], last[1], last[2]) if last else None
+
+    def resync(self, listing: str | bytes) -> list[Envelope]:
+        """After an ESL reconnect: close the legs FreeSWITCH no longer has (``show channels as json``)."""
+        return resync_channels(self, listing)
 
     # ---- shared helpers (also used by cc_actions) ----------------------------------------------
 
@@ -185,6 +205,7 @@ class Normalizer:
         if ts_us is None:
             raise NormalizeError("bad-timestamp", f"Event-Date-Timestamp {str(h.get('Event-Date-Timestamp'))[:40]!r}")
         node = self.node or text(h, "FreeSWITCH-Switchname") or text(h, "FreeSWITCH-Hostname")
+        self.last_seen = (node, core, ts_us)
         return EventBuilder(node, core, int(seq), ts_us)
 
     def tenant_value(self, value: object) -> str:
@@ -206,6 +227,7 @@ class Normalizer:
         leg = self.book.legs.get(uuid)
         if leg is None:
             leg = self.book.legs[uuid] = self._new_leg(uuid, h)
+            leg.created_us = epoch_us(h.get("Caller-Channel-Created-Time"))
         if tenant is not None:
             if leg.tenant is None:
                 leg.tenant = tenant
@@ -213,6 +235,8 @@ class Normalizer:
                 agent = h.get("variable_cc_agent")
                 if agent and type(agent) is str:
                     self.agents.learn(agent, tenant)
+        if leg.role == CALLER and not leg.offered and h.get("variable_ccod_agent"):
+            leg.direction = "internal"  # an agent's own phone (directory variable ccod_agent), e.g. feature codes
         if offer and not leg.offered and leg.tenant is not None and (leg.role == CALLER or leg.role == OUTBOUND):
             leg.offered = True
             self.book.open_call(leg.call_id, leg.tenant)
@@ -274,6 +298,10 @@ class Normalizer:
 
     def _on_offer_point(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
         self.leg(h, b)
+
+    def _on_channel_custom(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
+        if h.get("Unique-ID"):
+            self.leg(h, b)
 
     def _on_bridge(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
         leg = self.leg(h, b)
@@ -473,4 +501,11 @@ CONSUMED_EVENTS: tuple[str, ...] = (
 )
 """Event names the normalizer maps (the ingest must subscribe to at least these)."""
 
-CONSUMED_CUSTOM: tuple[str, ...] = ("callcenter::info", "sofia::register", "sofia::unregister", "sofia::expire")
+CONSUMED_CUSTOM: tuple[str, ...] = (
+    "callcenter::info",
+    "sofia::register",
+    "sofia::unregister",
+    "sofia::expire",
+    "ccod::queue",
+    "ccod::agent",
+)

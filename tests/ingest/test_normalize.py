@@ -8,16 +8,18 @@ from urllib.parse import quote
 import orjson
 import pytest
 
+from ccod_fs.contract.envelope import fs_event_id
 from ccod_fs.contract.events import (
     CallEndedPayload,
     CallQueued,
     CallQueuedPayload,
+    occurred_ms,
     parse_event,
     serialize_event,
 )
 from ccod_fs.esl.decode import decode_json_body, decode_plain_body
 from ccod_fs.esl.event import EslEvent
-from ccod_fs.ingest.envelopes import construct
+from ccod_fs.ingest.envelopes import construct, event_id
 from ccod_fs.ingest.esl_values import dial_vars, is_tenant_id
 from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 
@@ -270,3 +272,63 @@ def test_dial_vars_and_tenant_rule() -> None:
     assert dial_vars("user/1000@x") == {}
     assert dial_vars("{unterminated=1") == {}
     assert is_tenant_id("acme") and is_tenant_id("a.b-c_d") and not is_tenant_id("-x") and not is_tenant_id("")
+
+
+def test_fast_event_id_is_exactly_fs_event_id() -> None:
+    for core in (CORE, "x", "ü-node"):
+        for seq in (0, 1, 512, 10**12):
+            for index in range(3):
+                fast, reference = event_id(core, seq, index), fs_event_id(core, seq, index)
+                assert fast == reference and str(fast) == str(reference) and hash(fast) == hash(reference)
+                assert fast.version == 5 and fast.variant == reference.variant
+
+
+# ---- our own dialplan events, internal calls -----------------------------------------------------------
+
+
+def test_ccod_queue_event_is_an_offer_point_and_agent_phones_are_internal() -> None:
+    nz = Normalizer()
+    [offered] = nz.normalize(caller("CUSTOM", Event__Subclass="ccod::queue", ccod_action="enter"))
+    assert (offered.type, offered.payload.direction) == ("call.offered", "inbound")
+    assert nz.normalize(ev("CUSTOM", Event__Subclass="ccod::agent", ccod_action="login")) == []
+    phone = "99999999-0000-0000-0000-000000000001"
+    [internal] = nz.normalize(caller("CUSTOM", uuid=phone, Event__Subclass="ccod::agent", ccod_action="login",
+                                     variable_ccod_agent="1000", Caller__Destination__Number="*21"))
+    assert (internal.payload.direction, internal.payload.destination) == ("internal", "*21")
+    [ended] = nz.normalize(caller("CHANNEL_HANGUP_COMPLETE", uuid=phone, Hangup__Cause="NORMAL_CLEARING"))
+    assert ended.payload.direction == "internal"
+
+
+# ---- resync after an ESL reconnect ----------------------------------------------------------------------
+
+
+def test_resync_closes_legs_freeswitch_no_longer_has() -> None:
+    nz = Normalizer()
+    assert nz.resync('{"row_count":0}') == []  # nothing seen yet
+    nz.normalize(caller("CHANNEL_ANSWER"))
+    nz.normalize(ev("CHANNEL_CREATE", Unique__ID=AGENT_LEG, Call__Direction="outbound",
+                    variable_cc_member_session_uuid=CALLER, variable_cc_agent="1000@default",
+                    Caller__Channel__Created__Time=str(T0 + 5000)))
+    nz.normalize(caller("CHANNEL_CREATE", tenant=None, uuid="unattributed"))
+    listing = orjson.dumps({"row_count": 1, "rows": [{"uuid": AGENT_LEG, "direction": "outbound"}]})
+    [ended] = nz.resync(listing)
+    assert (ended.type, ended.call_id, ended.tenant_id) == ("call.ended", CALLER, "acme")
+    assert (ended.payload.leg_role, ended.payload.hangup_cause, ended.payload.hangup_by) == (
+        "caller", "UNKNOWN", "unknown"
+    )
+    assert ended.payload.duration_ms == occurred_ms(ended.payload.ended_at) - occurred_ms(ended.payload.created_at)
+    roundtrip([ended])
+    assert nz.resync(listing) == []  # already closed
+    [agent_end] = nz.resync('{"row_count":0}')
+    assert (agent_end.payload.leg_role, agent_end.agent_id, agent_end.call_id) == ("agent", "1000@default", CALLER)
+    with pytest.raises(NormalizeError) as info:
+        nz.resync("-ERR no reply")
+    assert info.value.reason == "bad-channel-listing"
+
+
+def test_resync_survives_a_snapshot() -> None:
+    nz = Normalizer()
+    nz.normalize(caller("CHANNEL_ANSWER"))
+    restored = Normalizer()
+    restored.restore(orjson.loads(orjson.dumps(nz.state_snapshot())))
+    assert [serialize_event(e) for e in restored.resync("{}")] == [serialize_event(e) for e in nz.resync("{}")]
