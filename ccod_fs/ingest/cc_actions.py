@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ccod_fs.contract.envelope import datetime_from_us
 from ccod_fs.contract.events import (
     AgentStateChanged,
     AgentStatePayload,
@@ -52,7 +51,7 @@ from ccod_fs.contract.events import (
     CallQueuedPayload,
 )
 from ccod_fs.ingest.call_legs import Call
-from ccod_fs.ingest.envelopes import EventBuilder, construct
+from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
 from ccod_fs.ingest.esl_values import Headers, epoch_s_as_us, epoch_us, nonempty, text
 from ccod_fs.ingest.normalize_error import NormalizeError
 
@@ -76,14 +75,6 @@ def _required(h: Headers, key: str) -> str:
     return value
 
 
-def _span_ms(start_us: int | None, end_us: int | None) -> int | None:
-    if start_us is None or end_us is None:
-        return None
-    return max(0, end_us // 1000 - start_us // 1000)
-
-
-def _dt(us: int | None):  # type: ignore[no-untyped-def]
-    return None if us is None else datetime_from_us(us)
 
 
 def _agent_leg_call(nz: Normalizer, h: Headers, b: EventBuilder) -> tuple[str, str, Call | None]:
@@ -139,9 +130,9 @@ def bridge_agent_fail(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
             "queue": queue,
             "agent": agent,
             "hangup_cause": nonempty(h, "CC-Hangup-Cause") or "UNKNOWN",
-            "called_at": _dt(called_us),
-            "aborted_at": _dt(aborted_us),
-            "ring_ms": _span_ms(called_us, aborted_us),
+            "called_at": at_or_none(called_us),
+            "aborted_at": at_or_none(aborted_us),
+            "ring_ms": span_ms(called_us, aborted_us),
         },
     )
     b.add(CallAgentFailed, payload, call.tenant, call.call_id, agent, queue)
@@ -163,11 +154,11 @@ def bridge_agent_start(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
             "queue": queue,
             "agent": agent,
             "agent_leg_uuid": nonempty(h, "CC-Agent-UUID") or text(h, "Unique-ID"),
-            "joined_at": _dt(joined_us),
-            "called_at": _dt(called_us),
-            "answered_at": datetime_from_us(answered_us),
-            "wait_ms": _span_ms(joined_us, answered_us),
-            "ring_ms": _span_ms(called_us, answered_us),
+            "joined_at": at_or_none(joined_us),
+            "called_at": at_or_none(called_us),
+            "answered_at": at(answered_us),
+            "wait_ms": span_ms(joined_us, answered_us),
+            "ring_ms": span_ms(called_us, answered_us),
         },
     )
     b.add(CallAnswered, payload, tenant, call_id, agent, queue)
@@ -184,9 +175,9 @@ def bridge_agent_end(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
             "queue": queue,
             "agent": agent,
             "hangup_cause": nonempty(h, "Hangup-Cause") or nonempty(h, "CC-Hangup-Cause"),
-            "answered_at": _dt(answered_us),
-            "ended_at": datetime_from_us(ended_us),
-            "talk_ms": _span_ms(answered_us, ended_us),
+            "answered_at": at_or_none(answered_us),
+            "ended_at": at(ended_us),
+            "talk_ms": span_ms(answered_us, ended_us),
         },
     )
     b.add(CallAgentEnded, payload, tenant, call_id, agent, queue)
@@ -211,9 +202,9 @@ def member_queue_end(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
     left_us = b.ts_us
     if outcome == "answered":
         answered_us = (call.answered_us if call else None) or epoch_s_as_us(h.get("CC-Agent-Answered-Time"))
-        wait_ms = _span_ms(joined_us, answered_us)
+        wait_ms = span_ms(joined_us, answered_us)
     else:
-        wait_ms = _span_ms(joined_us, left_us)
+        wait_ms = span_ms(joined_us, left_us)
     agent = nonempty(h, "CC-Agent")
     payload = construct(
         CallDequeuedPayload,
@@ -221,7 +212,7 @@ def member_queue_end(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
             "queue": queue,
             "outcome": outcome,
             "cancel_reason": reason,
-            "joined_at": _dt(joined_us),
+            "joined_at": at_or_none(joined_us),
             "left_at": b.occurred_at,
             "wait_ms": wait_ms,
             "agent": agent,

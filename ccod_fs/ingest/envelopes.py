@@ -74,25 +74,83 @@ def construct(cls: type[M], values: dict[str, Any]) -> M:
     return model
 
 
+def _complete(cls: type[M], fields: dict[str, Any]) -> M:
+    """Like :func:`construct` for a dict that already holds every field, in declaration order."""
+    model = _new(cls)
+    _set(model, "__dict__", fields)
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
+
+
+_ENVELOPE_FIELDS = (
+    "event_id", "type", "schema_version", "tenant_id", "occurred_at", "source", "call_id", "agent_id", "queue_id",
+    "payload",
+)
+_SOURCE_FIELDS = ("service", "node", "core_uuid", "event_sequence")
+
+
+def _event_type(cls: type[Envelope]) -> str:
+    if tuple(cls.model_fields) != _ENVELOPE_FIELDS:  # the contract changed: the literal dicts below must follow
+        raise TypeError(f"{cls.__name__} fields {tuple(cls.model_fields)} != {_ENVELOPE_FIELDS}")
+    type_: str = cls.model_fields["type"].default
+    _TYPES[cls] = type_
+    return type_
+
+
+if tuple(Source.model_fields) != _SOURCE_FIELDS:
+    raise TypeError(f"Source fields {tuple(Source.model_fields)} != {_SOURCE_FIELDS}")
+
+
+_AT: dict[int, datetime] = {}
+
+
+def at(us: int) -> datetime:
+    """``datetime_from_us`` memoised per millisecond: FreeSWITCH stamps events on a 20 ms timer
+    tick, so the same instants recur across events and legs (datetimes are immutable)."""
+    ms = us // 1000
+    found = _AT.get(ms)
+    if found is None:
+        if len(_AT) >= 8192:
+            _AT.clear()
+        found = _AT[ms] = datetime_from_us(us)
+    return found
+
+
+def at_or_none(us: int | None) -> datetime | None:
+    return None if us is None else at(us)
+
+
+def span_ms(start_us: int | None, end_us: int | None) -> int | None:
+    """``end - start`` in ms of the ms-truncated timestamps the events carry (so fields add up), >= 0."""
+    if start_us is None or end_us is None:
+        return None
+    return max(0, end_us // 1000 - start_us // 1000)
+
+
 class EventBuilder:
     """Collects the canonical events derived from one ESL event (index = position)."""
 
-    __slots__ = ("_source", "core_uuid", "node", "occurred_at", "out", "sequence", "ts_us")
+    __slots__ = ("_source", "core_uuid", "node", "out", "sequence", "ts_us")
 
     def __init__(self, node: str | None, core_uuid: str, sequence: int, ts_us: int) -> None:
         self.node = node
         self.core_uuid = core_uuid
         self.sequence = sequence
         self.ts_us = ts_us
-        self.occurred_at = datetime_from_us(ts_us)
         self.out: list[Envelope] = []
         self._source: Source | None = None
+
+    @property
+    def occurred_at(self) -> datetime:
+        return at(self.ts_us)
 
     @property
     def source(self) -> Source:
         """Shared by every envelope of this ESL event; built only when one is emitted."""
         if self._source is None:
-            self._source = construct(
+            self._source = _complete(
                 Source,
                 {"service": SERVICE, "node": self.node, "core_uuid": self.core_uuid, "event_sequence": self.sequence},
             )
@@ -109,11 +167,9 @@ class EventBuilder:
         occurred_at: datetime | None = None,
     ) -> None:
         out = self.out
-        type_ = _TYPES.get(cls)
-        if type_ is None:
-            type_ = _TYPES[cls] = cls.model_fields["type"].default
+        type_ = _TYPES.get(cls) or _event_type(cls)
         out.append(
-            construct(
+            _complete(
                 cls,
                 {
                     "event_id": event_id(self.core_uuid, self.sequence, len(out)),

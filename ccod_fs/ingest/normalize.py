@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ccod_fs.contract.envelope import Envelope, datetime_from_us
+from ccod_fs.contract.envelope import Envelope
 from ccod_fs.contract.events import (
     AgentRegistered,
     AgentUnregistered,
@@ -69,7 +69,7 @@ from ccod_fs.ingest.agent_book import AgentBook
 from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallBook, Leg
 from ccod_fs.ingest.cc_actions import CC_ACTIONS
 from ccod_fs.ingest.channel_resync import resync_channels
-from ccod_fs.ingest.envelopes import EventBuilder, construct
+from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
 from ccod_fs.ingest.esl_values import Headers, dial_vars, epoch_us, is_tenant_id, nonempty, small_int, text
 from ccod_fs.ingest.normalize_error import NormalizeError
 
@@ -83,19 +83,7 @@ _DTMF_SAMPLES_PER_MS = 8
 _MAX_RESULT_CHARS = 4096
 
 
-def _ms(us: int) -> int:
-    return us // 1000
 
-
-def _span_ms(start_us: int | None, end_us: int | None) -> int | None:
-    """``end - start`` in ms of the ms-truncated timestamps the events carry (so fields add up), >= 0."""
-    if start_us is None or end_us is None:
-        return None
-    return max(0, end_us // 1000 - start_us // 1000)
-
-
-def _dt(us: int | None) -> Any:
-    return None if us is None else datetime_from_us(us)
 
 
 class Normalizer:
@@ -366,11 +354,11 @@ class Normalizer:
                 "direction": leg.direction,
                 "hangup_cause": text(h, "Hangup-Cause") or text(h, "variable_hangup_cause") or "UNKNOWN",
                 "hangup_by": self._hangup_by(h, leg, call),
-                "created_at": _dt(created_us),
-                "answered_at": _dt(answered_us),
-                "ended_at": datetime_from_us(ended_us),
-                "duration_ms": _span_ms(created_us, ended_us) or 0,
-                "billable_ms": _span_ms(answered_us, ended_us) or 0,
+                "created_at": at_or_none(created_us),
+                "answered_at": at_or_none(answered_us),
+                "ended_at": at(ended_us),
+                "duration_ms": span_ms(created_us, ended_us) or 0,
+                "billable_ms": span_ms(answered_us, ended_us) or 0,
                 "caller_number": text(h, "Caller-Caller-ID-Number"),
                 "destination": text(h, "Caller-Destination-Number"),
                 "read_codec": text(h, "Channel-Read-Codec-Name") or text(h, "variable_read_codec"),
