@@ -1,4 +1,4 @@
-"""After an ESL reconnect: align the leg book with FreeSWITCH's own list of live channels.
+"""After an ESL reconnect: align the normalizer with FreeSWITCH's own view (channels, agents).
 
 Events fired while the ingest was disconnected are gone (ESL has no replay).
 A leg we saw alive that ``show channels as json`` no longer lists must have
@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ccod_fs.contract.envelope import EVENT_ID_NAMESPACE, SCHEMA_VERSION, Envelope, Source, datetime_from_us
-from ccod_fs.contract.events import CallEnded, CallEndedPayload
-from ccod_fs.ingest.envelopes import SERVICE, construct
+from ccod_fs.contract.events import (
+    AgentStateChanged,
+    AgentStatePayload,
+    AgentStatusChanged,
+    AgentStatusPayload,
+    CallEnded,
+    CallEndedPayload,
+)
+from ccod_fs.ingest.envelopes import SERVICE, at, construct
 from ccod_fs.ingest.normalize_error import NormalizeError
 
 if TYPE_CHECKING:
@@ -90,4 +97,65 @@ def resync_channels(nz: Normalizer, listing: str | bytes) -> list[Envelope]:
                 },
             )
         )
+    return out
+
+
+def parse_agent_list(listing: str) -> list[dict[str, str]]:
+    """Rows of ``callcenter_config agent list`` (a ``|`` table with a header line, ending in ``+OK``)."""
+    lines = [line for line in listing.replace("\r", "").split("\n") if line and line != "+OK"]
+    if not lines or not lines[0].startswith("name|"):
+        raise NormalizeError("bad-agent-listing", f"callcenter_config agent list: {listing[:80]!r}")
+    header = lines[0].split("|")
+    return [dict(zip(header, line.split("|"), strict=False)) for line in lines[1:] if line.count("|") >= 5]
+
+
+def resync_agents(nz: Normalizer, listing: str) -> list[Envelope]:
+    """Learn every agent's tenant from its contact string; emit the status/state changes we missed.
+
+    Run on (re)connect with ``api callcenter_config agent list``. Agents we knew
+    whose status or state differs got ``agent.*_changed`` events while we were
+    away; one catch-up event each is emitted (occurred at the last event seen,
+    id derived from the transition so a repeat resync does not duplicate it).
+    Agents we did not know are only remembered: nothing is known about when.
+    """
+    out: list[Envelope] = []
+    seen = nz.last_seen
+    for row in parse_agent_list(listing):
+        name, contact = row.get("name"), row.get("contact")
+        if not name:
+            continue
+        if contact:
+            nz.agents.learn_contact(name, contact)
+        tenant = nz.agents.tenant_of(name)
+        for kind, memory, cls, payload_cls in (
+            ("status", nz.agents.status, AgentStatusChanged, AgentStatusPayload),
+            ("state", nz.agents.state, AgentStateChanged, AgentStatePayload),
+        ):
+            value = row.get(kind)
+            if not value:
+                continue
+            previous = memory.get(name)
+            memory[name] = value
+            if previous is None or previous == value or seen is None or tenant is None:
+                continue
+            node, core_uuid, last_us = seen
+            when = at(last_us)
+            out.append(
+                construct(
+                    cls,
+                    {
+                        "event_id": uuid.uuid5(
+                            EVENT_ID_NAMESPACE, f"{core_uuid}:resync:{last_us}:{name}:{kind}:{previous}:{value}"
+                        ),
+                        "type": cls.model_fields["type"].default,
+                        "tenant_id": tenant,
+                        "occurred_at": when,
+                        "source": construct(
+                            Source, {"service": SERVICE, "node": node, "core_uuid": core_uuid, "event_sequence": None}
+                        ),
+                        "agent_id": name,
+                        "payload": construct(payload_cls, {kind: value, "previous": previous}),
+                    },
+                )
+            )
     return out

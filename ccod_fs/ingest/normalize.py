@@ -68,7 +68,7 @@ from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.agent_book import AgentBook
 from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallBook, Leg
 from ccod_fs.ingest.cc_actions import CC_ACTIONS
-from ccod_fs.ingest.channel_resync import resync_channels
+from ccod_fs.ingest.channel_resync import resync_agents, resync_channels
 from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
 from ccod_fs.ingest.esl_values import Headers, dial_vars, epoch_us, is_tenant_id, nonempty, small_int, text
 from ccod_fs.ingest.normalize_error import NormalizeError
@@ -179,6 +179,11 @@ class Normalizer:
     def resync(self, listing: str | bytes) -> list[Envelope]:
         """After an ESL reconnect: close the legs FreeSWITCH no longer has (``show channels as json``)."""
         return resync_channels(self, listing)
+
+    def resync_agents(self, agent_list: str) -> list[Envelope]:
+        """On (re)connect, from ``api callcenter_config agent list``: learn every agent's tenant from
+        its contact string and catch up on status/state changes missed while disconnected."""
+        return resync_agents(self, agent_list)
 
     # ---- shared helpers (also used by cc_actions) ----------------------------------------------
 

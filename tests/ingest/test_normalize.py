@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -332,3 +333,27 @@ def test_resync_survives_a_snapshot() -> None:
     restored = Normalizer()
     restored.restore(orjson.loads(orjson.dumps(nz.state_snapshot())))
     assert [serialize_event(e) for e in restored.resync("{}")] == [serialize_event(e) for e in nz.resync("{}")]
+
+
+def _api_body(name: str) -> str:
+    raw = (Path(__file__).resolve().parents[1] / "fixtures" / "freeswitch" / name).read_text()
+    return raw.split("\n\n", 1)[1]
+
+
+def test_resync_agents_learns_tenants_from_the_switchs_agent_list() -> None:
+    listing = _api_body("api-callcenter-agent-list.raw")
+    nz = Normalizer()  # no tenant configuration at all
+    assert nz.resync_agents(listing) == []  # nothing known before: only remembered
+    assert {nz.agents.tenant_of(f"100{i}@default") for i in range(4)} == {"acme"}
+    [status] = nz.normalize(cc("agent-status-change", CC__Agent="1003@default", CC__Agent__Status="Available"))
+    assert (status.tenant_id, status.payload.previous, status.payload.status) == ("acme", "Logged Out", "Available")
+    # 1003 went back to Logged Out while we were disconnected: one catch-up event, once.
+    [caught_up] = nz.resync_agents(listing)
+    assert (caught_up.type, caught_up.agent_id, caught_up.tenant_id) == ("agent.status_changed", "1003@default", "acme")
+    assert (caught_up.payload.previous, caught_up.payload.status) == ("Available", "Logged Out")
+    assert caught_up.source.event_sequence is None
+    roundtrip([caught_up])
+    assert nz.resync_agents(listing) == []
+    with pytest.raises(NormalizeError) as info:
+        nz.resync_agents("-ERR no such command")
+    assert info.value.reason == "bad-agent-listing"
