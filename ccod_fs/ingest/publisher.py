@@ -232,7 +232,8 @@ class DurablePublisher:
             if not batch:
                 break
             for index, (seq, topic, key, value) in enumerate(batch):
-                if topic not in self._known_topics and not self._topic_ready(producer, topic):
+                if self._inflight_bytes >= self.max_inflight_bytes or (
+                        topic not in self._known_topics and not self._topic_ready(producer, topic)):
                     self._requeue(batch[index:], from_disk)
                     return
                 try:
@@ -392,7 +393,8 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int] | Iterable[str], *, 
     wanted = dict(topics) if isinstance(topics, Mapping) else {name: partitions for name in topics}
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ccod-ensure-topics",
-                                 request_timeout_ms=int(timeout_s * 1000))
+                                 request_timeout_ms=int(timeout_s * 1000),
+                                 bootstrap_timeout_ms=int(timeout_s * 1000))
     except KafkaError as exc:
         raise TopicSetupError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc
     try:
