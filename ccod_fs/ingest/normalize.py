@@ -141,18 +141,24 @@ class Normalizer:
         """Canonical events for one ESL event; ``[]`` when irrelevant; raises :class:`NormalizeError`."""
         h = event.headers
         name = h.get("Event-Name")
-        if name == "CUSTOM":
-            subclass = h.get("Event-Subclass")
-            if subclass == "callcenter::info":
-                action = CC_ACTIONS.get(h.get("CC-Action"))  # type: ignore[arg-type]
-                if action is None:
-                    return []
-                builder = self._builder(h)
-                action(self, h, builder)
-                return builder.out
-            handler = self._custom.get(subclass)  # type: ignore[arg-type]
-        else:
-            handler = self._by_name.get(name)  # type: ignore[arg-type]
+        try:
+            if name == "CUSTOM":
+                subclass = h.get("Event-Subclass")
+                if subclass == "callcenter::info":
+                    action = CC_ACTIONS.get(h.get("CC-Action"))  # type: ignore[arg-type]
+                    handler = None
+                else:
+                    action = None
+                    handler = self._custom.get(subclass)  # type: ignore[arg-type]
+            else:
+                action = None
+                handler = self._by_name.get(name)  # type: ignore[arg-type]
+        except TypeError:  # a list where a name must be: only the dict lookups above can raise it
+            raise NormalizeError("bad-event-name", "Event-Name, Event-Subclass or CC-Action is not a string") from None
+        if action is not None:
+            builder = self._builder(h)
+            action(self, h, builder)
+            return builder.out
         if handler is None:
             return []
         builder = self._builder(h)
@@ -203,9 +209,11 @@ class Normalizer:
 
     def tenant_value(self, value: object) -> str:
         """A tenant id from the switch, checked against the contract's rule (cached)."""
+        if type(value) is not str:
+            raise NormalizeError("invalid-tenant", f"tenant id {str(value)[:80]!r}")
         if value in self._tenants_ok:
-            return value  # type: ignore[return-value]
-        if type(value) is str and is_tenant_id(value):
+            return value
+        if is_tenant_id(value):
             self._tenants_ok.add(value)
             return value
         raise NormalizeError("invalid-tenant", f"tenant id {str(value)[:80]!r}")
@@ -346,7 +354,11 @@ class Normalizer:
 
     def _on_hangup_complete(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
         leg = self.leg(h, b)
-        tenant = self.call_tenant(leg)
+        try:
+            tenant = self.call_tenant(leg)
+        except NormalizeError:
+            self.book.end_leg(leg)  # dead-lettered, but the leg is over: do not keep it forever
+            raise
         call = self.book.calls.get(leg.call_id)
         created_us = epoch_us(h.get("Caller-Channel-Created-Time")) or epoch_us(h.get("variable_start_uepoch"))
         answered_us = epoch_us(h.get("Caller-Channel-Answered-Time"))

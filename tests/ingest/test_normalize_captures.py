@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import random
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,7 @@ from ccod_fs.contract.envelope import Envelope, datetime_from_us, fs_event_id
 from ccod_fs.contract.events import EVENT_TYPES, occurred_ms, parse_event, serialize_event
 from ccod_fs.esl.decode import decode_capture
 from ccod_fs.esl.event import EslEvent
-from ccod_fs.ingest.normalize import Normalizer
+from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "freeswitch"
 SCENARIOS = ["inbound-queue", "queue-edge-cases"]
@@ -307,3 +308,29 @@ def test_deterministic_and_restorable_mid_stream(capture: str) -> None:
         tail = [second.normalize(e) for e in events[cut:]]
         got = [serialize_event(env) for env in itertools.chain.from_iterable(head + tail)]
         assert got == expected
+
+
+# ---- robustness: damaged events only ever raise NormalizeError ---------------------------------------------
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_damaged_events_raise_only_normalize_error(capture: str) -> None:
+    rng = random.Random(capture)
+    junk: list[object] = ["", "0", "-1", "garbage", "\n", "ü" * 70, ["a", "b"], "9" * 40, "acme corp"]
+    for _ in range(3):
+        normalizer = Normalizer(**CONFIG)  # type: ignore[arg-type]
+        for event in decode_capture(FIXTURES / capture):
+            headers = dict(event.headers)
+            if rng.random() < 0.5:
+                for key in rng.sample(sorted(headers), k=min(3, len(headers))):
+                    if rng.random() < 0.5:
+                        del headers[key]
+                    else:
+                        headers[key] = rng.choice(junk)  # type: ignore[assignment]
+            try:
+                out = normalizer.normalize(EslEvent(headers=headers, body=event.body))  # type: ignore[arg-type]
+            except NormalizeError as exc:
+                assert exc.reason and exc.reason == exc.reason.lower() and " " not in exc.reason
+                continue
+            for env in out:
+                assert parse_event(serialize_event(env)) == env
