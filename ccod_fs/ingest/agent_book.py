@@ -4,13 +4,16 @@
 agent name (``CC-Agent``, e.g. ``1000@default``). The tenant is resolved, first
 match wins:
 
-1. learned from the switch: the ``ccod_tenant`` variable of the agent's contact
-   string (``[ccod_tenant=acme,...]user/1000@...``), seen on every agent leg
-   (``variable_cc_agent`` + ``variable_ccod_tenant``) and in
-   ``agent-contact-change`` (``CC-Agent-Contact``);
+1. the ``ccod_tenant`` variable of the agent's own contact string
+   (``[ccod_tenant=acme,...]user/1000@...``), read from
+   ``callcenter_config agent list`` on connect (:meth:`Normalizer.resync_agents`)
+   and from ``agent-contact-change`` (``CC-Agent-Contact``);
 2. ``agent_tenants``: configured full agent name -> tenant;
-3. ``domain_tenants``: configured domain (the part after ``@``) -> tenant;
-4. with ``domain_is_tenant``, the domain itself (agents named ``<id>@<tenant>``).
+3. ``variable_ccod_tenant`` seen on the agent's legs (``variable_cc_agent``): it
+   is the contact string's value, but ``cc_export_vars`` may have overwritten it
+   with the caller's, hence below explicit configuration;
+4. ``domain_tenants``: configured domain (the part after ``@``) -> tenant;
+5. with ``domain_is_tenant``, the domain itself (agents named ``<id>@<tenant>``).
 
 Unresolved -> the normalizer dead-letters the event (reason
 ``agent-tenant-unresolved``) rather than guess: tenant isolation first.
@@ -26,7 +29,8 @@ from ccod_fs.ingest.esl_values import dial_vars, is_tenant_id
 
 
 class AgentBook:
-    __slots__ = ("agent_tenants", "domain_is_tenant", "domain_tenants", "learned", "state", "status")
+    __slots__ = ("agent_tenants", "contact_tenants", "domain_is_tenant", "domain_tenants", "leg_tenants", "state",
+                 "status")
 
     def __init__(
         self,
@@ -37,21 +41,21 @@ class AgentBook:
         self.agent_tenants = dict(agent_tenants or {})
         self.domain_tenants = dict(domain_tenants or {})
         self.domain_is_tenant = domain_is_tenant
-        self.learned: dict[str, str] = {}
+        self.contact_tenants: dict[str, str] = {}
+        self.leg_tenants: dict[str, str] = {}
         self.status: dict[str, str] = {}
         self.state: dict[str, str] = {}
 
-    def learn(self, agent: str, tenant: str) -> None:
-        if self.learned.get(agent) != tenant:
-            self.learned[agent] = tenant
+    def learn_leg(self, agent: str, tenant: str) -> None:
+        self.leg_tenants[agent] = tenant
 
     def learn_contact(self, agent: str, contact: str) -> None:
         tenant = dial_vars(contact).get("ccod_tenant")
         if tenant and is_tenant_id(tenant):
-            self.learn(agent, tenant)
+            self.contact_tenants[agent] = tenant
 
     def tenant_of(self, agent: str) -> str | None:
-        tenant = self.learned.get(agent) or self.agent_tenants.get(agent)
+        tenant = self.contact_tenants.get(agent) or self.agent_tenants.get(agent) or self.leg_tenants.get(agent)
         if tenant:
             return tenant
         _, at, domain = agent.rpartition("@")
@@ -65,9 +69,15 @@ class AgentBook:
         return None
 
     def snapshot(self) -> dict[str, Any]:
-        return {"learned": dict(self.learned), "status": dict(self.status), "state": dict(self.state)}
+        return {
+            "contact_tenants": dict(self.contact_tenants),
+            "leg_tenants": dict(self.leg_tenants),
+            "status": dict(self.status),
+            "state": dict(self.state),
+        }
 
     def restore(self, data: dict[str, Any]) -> None:
-        self.learned = dict(data.get("learned", {}))
+        self.contact_tenants = dict(data.get("contact_tenants", {}))
+        self.leg_tenants = dict(data.get("leg_tenants", {}))
         self.status = dict(data.get("status", {}))
         self.state = dict(data.get("state", {}))

@@ -83,9 +83,6 @@ _DTMF_SAMPLES_PER_MS = 8
 _MAX_RESULT_CHARS = 4096
 
 
-
-
-
 class Normalizer:
     """Per-node translation state: legs -> calls -> tenants, agents -> tenants, last agent status/state."""
 
@@ -235,7 +232,7 @@ class Normalizer:
             if leg.role == AGENT:
                 agent = h.get("variable_cc_agent")
                 if agent and type(agent) is str:
-                    self.agents.learn(agent, tenant)
+                    self.agents.learn_leg(agent, tenant)
         if leg.role == CALLER and not leg.offered and h.get("variable_ccod_agent"):
             leg.direction = "internal"  # an agent's own phone (directory variable ccod_agent), e.g. feature codes
         if offer and not leg.offered and leg.tenant is not None and (leg.role == CALLER or leg.role == OUTBOUND):

@@ -162,7 +162,7 @@ def test_agent_tenant_rules_in_order() -> None:
     assert nz.agents.tenant_of("9@gamma") == "gamma"  # domain is the tenant
     assert nz.agents.tenant_of("9@bad domain") is None
     assert nz.agents.tenant_of("nodomain") is None
-    # Learned from the switch (the contact string's ccod_tenant on an agent leg) beats configuration.
+    # Seen on an agent leg (the contact string's ccod_tenant) beats the domain map...
     nz.normalize(caller("CHANNEL_ANSWER", tenant="delta"))
     nz.normalize(ev("CHANNEL_CREATE", Unique__ID=AGENT_LEG, Call__Direction="outbound",
                     variable_cc_member_session_uuid=CALLER, variable_cc_agent="1000@default",
@@ -170,10 +170,12 @@ def test_agent_tenant_rules_in_order() -> None:
     assert nz.agents.tenant_of("1000@default") == "delta"
     [status] = nz.normalize(cc("agent-status-change", CC__Agent="1000@default", CC__Agent__Status="On Break"))
     assert (status.tenant_id, status.agent_id, status.payload.status) == ("delta", "1000@default", "On Break")
-    # agent-contact-change teaches it too.
-    nz.normalize(cc("agent-contact-change", CC__Agent="2000@default",
+    # ...but not an explicit agent mapping; the agent's own contact string beats everything.
+    nz.agents.learn_leg("7@x", "delta")
+    assert nz.agents.tenant_of("7@x") == "beta"
+    nz.normalize(cc("agent-contact-change", CC__Agent="7@x",
                     CC__Agent__Contact="{x=1}[leg_timeout=10,ccod_tenant=omega]user/2000@10.0.0.1"))
-    assert nz.agents.tenant_of("2000@default") == "omega"
+    assert nz.agents.tenant_of("7@x") == "omega"
 
 
 def test_agent_legs_inherit_the_callers_tenant() -> None:
