@@ -139,23 +139,45 @@ def _compile_plain(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
     return "".join(out), tuple(slots)
 
 
+_SEQ: Slot = ("seq",)
+_BODY: Slot = ("body",)
+_BODYLEN: Slot = ("bodylen",)
+
+
+def _compute(slot: Slot, ctx: RenderContext, fmt: str) -> str:
+    value = slot_value(slot, ctx, 0)
+    if fmt == "json":
+        return json_escape(value) if slot[0] == "id" else value
+    return url_encode_cached(value) if slot[0] in _NEEDS_URL_ENCODING else value
+
+
+def _values(
+    slots: tuple[Slot, ...], ctx: RenderContext, fmt: str, seq: int, body: str, bodylen: int
+) -> tuple[str, ...]:
+    """Slot values, memoized per render context (per-event values are refreshed first)."""
+    memo = ctx.memo[fmt]
+    memo[_SEQ] = str(seq)
+    memo[_BODY] = body
+    memo[_BODYLEN] = str(bodylen)
+    try:
+        return tuple(map(memo.__getitem__, slots))
+    except KeyError:
+        for slot in slots:
+            if slot not in memo:
+                memo[slot] = _compute(slot, ctx, fmt)
+        return tuple(map(memo.__getitem__, slots))
+
+
 def render_json(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
     """The ``text/event-json`` payload (one object, no trailing newline)."""
     if tpl.json_fmt is None:
         tpl.json_fmt = _compile_json(tpl)
     fmt, slots = tpl.json_fmt
     body = render_body(tpl, ctx)
-    bodylen = len(body.encode()) if body is not None else 0
-    values = []
-    for s in slots:
-        kind = s[0]
-        if kind == "body":
-            values.append(json_escape(body or ""))
-        elif kind == "id":
-            values.append(json_escape(slot_value(s, ctx, seq)))
-        else:
-            values.append(slot_value(s, ctx, seq, bodylen))
-    return (fmt % tuple(values)).encode()
+    if body is None:
+        return (fmt % _values(slots, ctx, "json", seq, "", 0)).encode()
+    values = _values(slots, ctx, "json", seq, json_escape(body), len(body.encode()))
+    return (fmt % values).encode()
 
 
 def render_plain(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
@@ -164,16 +186,9 @@ def render_plain(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
         tpl.plain_fmt = _compile_plain(tpl)
     fmt, slots = tpl.plain_fmt
     body = render_body(tpl, ctx)
-    bodylen = len(body.encode()) if body is not None else 0
-    values = []
-    for s in slots:
-        if s[0] == "body":
-            values.append(body or "")
-        elif s[0] in _NEEDS_URL_ENCODING:
-            values.append(url_encode_cached(slot_value(s, ctx, seq, bodylen)))
-        else:
-            values.append(slot_value(s, ctx, seq, bodylen))
-    return (fmt % tuple(values)).encode()
+    if body is None:
+        return (fmt % _values(slots, ctx, "plain", seq, "", 0)).encode()
+    return (fmt % _values(slots, ctx, "plain", seq, body, len(body.encode()))).encode()
 
 
 def plain_value(value: HeaderValue) -> str:

@@ -51,7 +51,7 @@ _SIBLING = re.compile(r"^variable_(.+)_(?:epoch|stamp)$")
 _NO_IDENTITY_PREFIXES = ("variable_rtp_", "variable_playback_", "variable_switch_r_sdp", "Up-Time")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class EventTemplate:
     """One captured event with slots; ``ts`` and ``seq`` are the capture's values."""
 
@@ -76,6 +76,8 @@ class RenderContext:
     ids: dict[str, str] = field(default_factory=dict)
     breaks: list[int] = field(default_factory=list)  # capture µs where the time shift changes
     shifts: list[int] = field(default_factory=lambda: [0])  # len(breaks) + 1 shifts, in µs
+    # Rendered slot values per wire format: a call's ~90 events share a few hundred distinct values.
+    memo: dict[str, dict[Slot, str]] = field(default_factory=lambda: {"json": {}, "plain": {}})
 
     def warp(self, capture_us: int) -> int:
         if not self.breaks:

@@ -1,0 +1,167 @@
+"""Planned calls -> one node's event stream, merged in time order, numbered as the node fires them.
+
+Calls are opened lazily in start order and merged through a heap, so memory stays
+proportional to the calls in progress, not to the run. Node-level events (agents
+logging in, HEARTBEAT + RE_SCHEDULE every 20 s) interleave with the calls' events.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Iterator
+from dataclasses import replace
+from functools import cache
+from random import Random
+
+from ccod_fs.simulator.archetypes import archetype
+from ccod_fs.simulator.capture_data import load_scenario_events
+from ccod_fs.simulator.loadgen import SECOND, CallPlan, LoadSimulation
+from ccod_fs.simulator.model import NodeIdentity
+from ccod_fs.simulator.state import SwitchState
+from ccod_fs.simulator.stream import StreamEvent, fresh_uuids
+from ccod_fs.simulator.synth import StaticEvent, agent_status_event
+from ccod_fs.simulator.template import EventTemplate, RenderContext, TemplateSet, compile_events
+
+HEARTBEAT_US = 20 * SECOND
+_HOLD_WHERE = {
+    "CHANNEL_HOLD": ("switch_channel.c", "switch_channel_perform_mark_hold", "1210", "HELD"),
+    "CHANNEL_UNHOLD": ("switch_channel.c", "switch_channel_perform_mark_hold", "1210", "ACTIVE"),
+}
+
+
+@cache
+def heartbeat_templates() -> TemplateSet:
+    events = load_scenario_events("inbound-queue")
+    first = next(i for i, ev in enumerate(events) if ev.name == "HEARTBEAT")
+    return compile_events([events[first], events[first + 1]])
+
+
+@cache
+def _hold_template(tpl: EventTemplate, name: str) -> EventTemplate:
+    """A CHANNEL_HOLD/UNHOLD built on a bridged leg's channel event (same channel headers)."""
+    file, func, line, callstate = _HOLD_WHERE[name]
+    fixed = {"Event-Name": name, "Event-Calling-File": file, "Event-Calling-Function": func,
+             "Event-Calling-Line-Number": line, "Channel-Call-State": callstate}
+    headers = [(key, (fixed[key],) if key in fixed else value) for key, value in tpl.headers]
+    return replace(tpl, name=name, headers=headers, json_fmt=None, plain_fmt=None)
+
+
+class CallStream:
+    """The events of one planned call, in its own time order."""
+
+    def __init__(self, plan: CallPlan, node: NodeIdentity) -> None:
+        arch = plan.arch
+        self.plan = plan
+        uuids = fresh_uuids(Random(plan.uuid_seed), len(arch.templates.uuid_originals))
+        ids = {
+            "caller": plan.caller, "tenant": plan.queue.tenant, "queue": plan.queue.full,
+            "queue_name": plan.queue.name, "entry": plan.queue.entry,
+        }
+        for k in range(arch.agents):
+            agent = plan.agents[min(k, len(plan.agents) - 1)]
+            ids[f"agent{k}"] = agent
+            ids[f"agent{k}_ext"] = agent.split("@")[0]
+        self.ctx = RenderContext(node, uuids, ids, plan.breaks, plan.shifts)
+
+    def events(self) -> Iterator[StreamEvent]:
+        plan, ctx = self.plan, self.ctx
+        templates = plan.arch.templates.templates
+        holds = self._holds() if plan.holds else []
+        for tpl in templates:
+            ts = ctx.warp(tpl.ts)
+            while holds and holds[0].ts <= ts:
+                yield holds.pop(0)
+            yield StreamEvent(tpl, ctx, ts)
+        yield from holds
+
+    def _holds(self) -> list[StreamEvent]:
+        templates = self.plan.arch.templates.templates
+        start = self.plan.arch.milestone("bridge-agent-start")
+        agent_leg = templates[start].unique_id
+        base = next((t for t in templates[start:] if t.name == "CALL_UPDATE" and t.unique_id == agent_leg),
+                    templates[start])
+        out = []
+        for begin, end in self.plan.holds:
+            for name, at in (("CHANNEL_HOLD", begin), ("CHANNEL_UNHOLD", end)):
+                k = bisect.bisect_right(self.ctx.breaks, base.ts)
+                breaks = [*self.ctx.breaks[:k], base.ts, *self.ctx.breaks[k:]]
+                shifts = [*self.ctx.shifts[:k + 1], at - base.ts, *[at - base.ts] * (len(self.ctx.breaks) - k)]
+                ctx = RenderContext(self.ctx.node, self.ctx.uuids, self.ctx.ids, breaks, shifts)
+                out.append(StreamEvent(_hold_template(base, name), ctx, at))
+        return out
+
+
+class NodeLoad:
+    """One node's share of a :class:`LoadSimulation`, playable by a :class:`SimulatorServer`."""
+
+    def __init__(self, simulation: LoadSimulation, node_index: int) -> None:
+        self.simulation = simulation
+        self.node_index = node_index
+        self.node = simulation.nodes[node_index]
+        self.plans = sorted(simulation.node_plans(node_index), key=lambda p: (p.warp(
+            p.arch.templates.templates[0].ts), p.index))
+        self.queues = [q for q in simulation.queues if q.node == node_index]
+
+    def configure(self, state: SwitchState) -> None:
+        state.configure(
+            [(a, f"[leg_timeout=10,ccod_tenant={q.tenant},ccod_agent={a.split('@')[0]}]user/"
+                 f"{a.split('@')[0]}@127.0.0.1") for q in self.queues for a in q.agents],
+            [(q.full, "0") for q in self.queues],
+        )
+
+    def events(self, node: NodeIdentity | None = None, seq_start: int = 1) -> Iterator[StreamEvent | StaticEvent]:
+        node = node or self.node
+        seq = seq_start
+        start = self.simulation.profile.start_us
+        for agent in (a for q in self.queues for a in q.agents):
+            yield StaticEvent(agent_status_event(node, start, seq, agent, "Available"), start, seq)
+            seq += 1
+        for ev in self._merged(node, start):
+            ev.seq = seq
+            seq += 1
+            yield ev
+
+    def _merged(self, node: NodeIdentity, start: int) -> Iterator[StreamEvent]:
+        heap: list[tuple[int, int, StreamEvent, Iterator[StreamEvent]]] = []
+        order = 0
+
+        def push(it: Iterator[StreamEvent]) -> None:
+            nonlocal order
+            first = next(it, None)
+            if first is not None:
+                heapq.heappush(heap, (first.ts, order, first, it))
+                order += 1
+
+        push(self._heartbeats(node, start))
+        plans = iter(self.plans)
+        pending = next(plans, None)
+        while heap or pending is not None:
+            while pending is not None and (not heap or self._start(pending) <= heap[0][0]):
+                push(CallStream(pending, node).events())
+                pending = next(plans, None)
+            if not heap:
+                break
+            _ts, _, ev, it = heapq.heappop(heap)
+            if ev.tpl.name == "HEARTBEAT" and not heap and pending is None:
+                return  # the last call is over: stop the heartbeat clock
+            yield ev
+            push(it)
+
+    @staticmethod
+    def _start(plan: CallPlan) -> int:
+        return plan.warp(plan.arch.templates.templates[0].ts)
+
+    def _heartbeats(self, node: NodeIdentity, start: int) -> Iterator[StreamEvent]:
+        tset = heartbeat_templates()
+        beat, resched = tset.templates
+        at = start + HEARTBEAT_US
+        while True:
+            ctx = RenderContext(node, [], shifts=[at - beat.ts])
+            yield StreamEvent(beat, ctx, at)
+            yield StreamEvent(resched, ctx, ctx.warp(resched.ts))
+            at += HEARTBEAT_US
+
+
+def archetype_of(plan: CallPlan) -> str:
+    return archetype(plan.archetype).name
