@@ -5,7 +5,9 @@ Logic lives in ``ccod_fs.devservices``; this file only wires it into pytest.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,28 @@ def _start(service: S) -> S:
         pytest.fail(f"{type(service).__name__} could not start: {exc}", pytrace=False)
     _started.append(service)
     return service
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Skip interpreter finalisation when chDB is loaded: its native global-context shutdown can
+    segfault at exit ("ShutdownTablesThreadPool is not initialized"), turning a green run into
+    exit code 139. By now the summary is printed and session fixtures have stopped the services.
+    """
+    if "chdb" not in sys.modules or os.environ.get("CCOD_NORMAL_EXIT"):
+        return
+    for service in _started:
+        if service.running():
+            service.kill()
+    session = getattr(config, "_ccod_session", None)
+    status = int(session.exitstatus) if session is not None else 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._ccod_session = session  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -150,13 +150,13 @@ class ClickHouseServer:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM, then SIGKILL); data is kept for ``restart()``."""
-        if self._proc is not None:
+        if self._proc is not None and self._proc.running():
             self._proc.stop(grace=30.0)
             log.info("clickhouse.stopped", port=self.port)
 
     def kill(self) -> None:
         """Hard crash for fault tests (SIGKILL)."""
-        if self._proc is not None:
+        if self._proc is not None and self._proc.running():
             self._proc.kill()
             log.info("clickhouse.killed", port=self.port)
 

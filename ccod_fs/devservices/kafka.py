@@ -161,13 +161,13 @@ class KafkaBroker:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM, then SIGKILL); data dir is kept for ``restart()``."""
-        if self._proc is not None:
+        if self._proc is not None and self._proc.running():
             self._proc.stop(grace=30.0)
             log.info("kafka.stopped", bootstrap=self.bootstrap)
 
     def kill(self) -> None:
         """Hard crash, as a fault test wants it: SIGKILL with no flush or controlled shutdown."""
-        if self._proc is not None:
+        if self._proc is not None and self._proc.running():
             self._proc.kill()
             log.info("kafka.killed", bootstrap=self.bootstrap)
 
