@@ -22,7 +22,7 @@ RECORD_START / RECORD_STOP              call.recording
 CHANNEL_HANGUP_COMPLETE                 call.ended (per leg: role, cause, who, durations, codecs)
 callcenter::info (see cc_actions)       call.queued/agent_offered/agent_failed/answered/
                                         agent_ended/dequeued, agent.status_changed/state_changed
-sofia::register                         agent.registered
+sofia::register (see node_events)       agent.registered
 sofia::unregister / sofia::expire       agent.unregistered
 BACKGROUND_JOB                          command.result
 HEARTBEAT                               node.heartbeat
@@ -40,12 +40,11 @@ variable ``ccod_tenant``, else the SIP domain through ``domain_tenants`` /
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from ccod_fs.contract.envelope import Envelope
 from ccod_fs.contract.events import (
-    AgentRegistered,
-    AgentUnregistered,
     CallBridged,
     CallBridgedPayload,
     CallDtmf,
@@ -58,19 +57,15 @@ from ccod_fs.contract.events import (
     CallOfferedPayload,
     CallRecording,
     CallRecordingPayload,
-    CommandResult,
-    CommandResultPayload,
-    NodeHeartbeat,
-    NodeHeartbeatPayload,
-    RegistrationPayload,
 )
 from ccod_fs.esl.event import EslEvent
+from ccod_fs.ingest import node_events
 from ccod_fs.ingest.agent_book import AgentBook
 from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallBook, Leg
 from ccod_fs.ingest.cc_actions import CC_ACTIONS
 from ccod_fs.ingest.channel_resync import resync_agents, resync_channels
 from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
-from ccod_fs.ingest.esl_values import Headers, dial_vars, epoch_us, is_tenant_id, nonempty, small_int, text
+from ccod_fs.ingest.esl_values import Headers, epoch_us, is_tenant_id, nonempty, small_int, text
 from ccod_fs.ingest.normalize_error import NormalizeError
 
 __all__ = ["CONSUMED_CUSTOM", "CONSUMED_EVENTS", "NormalizeError", "Normalizer"]
@@ -80,7 +75,6 @@ Handler = Callable[[Headers, EslEvent, EventBuilder], None]
 _DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
 # FreeSWITCH DTMF durations are in 8 kHz samples whatever the codec.
 _DTMF_SAMPLES_PER_MS = 8
-_MAX_RESULT_CHARS = 4096
 
 
 class Normalizer:
@@ -119,13 +113,13 @@ class Normalizer:
             "RECORD_START": self._on_record,
             "RECORD_STOP": self._on_record,
             "CHANNEL_HANGUP_COMPLETE": self._on_hangup_complete,
-            "BACKGROUND_JOB": self._on_background_job,
-            "HEARTBEAT": self._on_heartbeat,
+            "BACKGROUND_JOB": partial(node_events.background_job, self),
+            "HEARTBEAT": partial(node_events.heartbeat, self),
         }
         self._custom: dict[str, Handler] = {
-            "sofia::register": self._on_register,
-            "sofia::unregister": self._on_unregister,
-            "sofia::expire": self._on_unregister,
+            "sofia::register": partial(node_events.register, self),
+            "sofia::unregister": partial(node_events.unregister, self),
+            "sofia::expire": partial(node_events.unregister, self),
             # Fired by our dialplan (fs-dialplan/) from the channel: only an offer point; the facts
             # themselves (queue entry, agent status) arrive as mod_callcenter events.
             "ccod::queue": self._on_channel_custom,
@@ -407,84 +401,6 @@ class Normalizer:
         if type(disposition) is str and disposition.startswith("send_"):
             return "system"
         return "unknown"
-
-    # ---- registrations, jobs, heartbeats ---------------------------------------------------------
-
-    def _registration(self, h: Headers) -> tuple[str, RegistrationPayload]:
-        user = nonempty(h, "username") or nonempty(h, "from-user") or nonempty(h, "user")
-        if user is None:
-            raise NormalizeError("missing-header", f"{h.get('Event-Subclass')} without user")
-        realm = nonempty(h, "realm") or nonempty(h, "from-host") or nonempty(h, "host")
-        domain = nonempty(h, "domain_name") or realm
-        raw = h.get("ccod_tenant")
-        if raw:
-            tenant = self.tenant_value(raw)
-        else:
-            found = self.agents.domain_tenants.get(domain) if domain else None
-            if found is None and domain and self.agents.domain_is_tenant and is_tenant_id(domain):
-                found = domain
-            if found is None:
-                raise NormalizeError(
-                    "registration-tenant-unresolved", f"no tenant for SIP user {user[:64]!r} in domain {domain!r}"
-                )
-            tenant = found
-        payload = construct(
-            RegistrationPayload,
-            {
-                "user": user,
-                "realm": realm,
-                "contact": text(h, "contact"),
-                "expires_s": small_int(h.get("expires")),
-                "network_ip": text(h, "network-ip"),
-                "user_agent": text(h, "user-agent"),
-            },
-        )
-        return tenant, payload
-
-    def _on_register(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
-        tenant, payload = self._registration(h)
-        b.add(AgentRegistered, payload, tenant)
-
-    def _on_unregister(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
-        tenant, payload = self._registration(h)
-        b.add(AgentUnregistered, payload, tenant)
-
-    def _on_background_job(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
-        job = nonempty(h, "Job-UUID")
-        if job is None:
-            raise NormalizeError("missing-header", "BACKGROUND_JOB without Job-UUID")
-        result = (event.body or "").strip()
-        arg = text(h, "Job-Command-Arg")
-        variables = dial_vars(arg) if arg else {}
-        raw_tenant = variables.get("ccod_tenant")
-        tenant = self.tenant_value(raw_tenant) if raw_tenant else self.system_tenant
-        ok = not result.startswith(("-ERR", "-USAGE"))
-        call_id = variables.get("origination_uuid")
-        if ok and call_id is None and result.startswith("+OK ") and text(h, "Job-Command") == "originate":
-            call_id = result[4:].strip() or None
-        payload = construct(
-            CommandResultPayload,
-            {
-                # The command name only: arguments may carry credentials (dial strings).
-                "job_uuid": job,
-                "command": text(h, "Job-Command"),
-                "ok": ok,
-                "result": result[:_MAX_RESULT_CHARS],
-                "decision_id": variables.get("ccod_decision_id"),
-            },
-        )
-        b.add(CommandResult, payload, tenant, call_id)
-
-    def _on_heartbeat(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
-        payload = construct(
-            NodeHeartbeatPayload,
-            {
-                "uptime_ms": small_int(h.get("Uptime-msec")),
-                "session_count": small_int(h.get("Session-Count")),
-                "version": text(h, "FreeSWITCH-Version"),
-            },
-        )
-        b.add(NodeHeartbeat, payload, self.system_tenant)
 
 
 CONSUMED_EVENTS: tuple[str, ...] = (
