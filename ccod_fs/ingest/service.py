@@ -72,17 +72,25 @@ class IngestService:
         return conn
 
     def _resync(self, conn: EslConnection) -> None:
-        """After (re)connecting, align with FreeSWITCH's own view of live channels."""
-        resync = getattr(self.normalizer, "resync", None)
-        if resync is None:
-            return
-        try:
-            listing = conn.api("show channels as json")
-        except Exception as exc:
-            self.log.warning("esl.resync_failed", error=str(exc))
-            return
-        for item in resync(listing):
-            self.pipeline.publish(item)
+        """After (re)connecting, align with FreeSWITCH's own view: agents first, then live channels.
+
+        Only differences become events (agent status/state missed while away, legs that ended
+        while we were disconnected), so a reconnect never duplicates what was already published.
+        """
+        for command, resync in (
+            ("callcenter_config agent list", self.normalizer.resync_agents),
+            ("show channels as json", self.normalizer.resync),
+        ):
+            try:
+                listing = conn.api(command)
+            except Exception as exc:
+                self.log.warning("esl.resync_failed", command=command, error=str(exc))
+                continue
+            if listing.startswith("-ERR"):
+                self.log.warning("esl.resync_refused", command=command, reply=listing[:200])
+                continue
+            for item in resync(listing):
+                self.pipeline.publish(item)
 
     def run(self) -> None:
         backoff = 0.2

@@ -1,0 +1,24 @@
+"""The one-process pipeline (the demo): simulated ESL over TCP -> ingest -> bus -> sink -> chDB -> report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ccod_fs.demo import run_pipeline
+
+
+def test_report_read_back_from_clickhouse_equals_ground_truth(tmp_path: Path) -> None:
+    result = run_pipeline(calls=120, seed=3, data_dir=tmp_path)
+    assert result.dead_letters == 0
+    assert result.events_out > 0 and result.events_in > result.events_out
+    seen = 0
+    for tenant, rows in result.report.items():
+        for row in rows:
+            truth = result.truth[(tenant, row["queue"])]
+            assert (row["offered"], row["answered"], row["abandoned"]) == (
+                truth.offered,  # type: ignore[attr-defined]
+                truth.answered,  # type: ignore[attr-defined]
+                truth.abandoned + truth.timeout,  # type: ignore[attr-defined]
+            ), (tenant, row["queue"])
+            seen += row["offered"]
+    assert seen == 120
