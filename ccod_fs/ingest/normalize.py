@@ -31,6 +31,10 @@ HEARTBEAT                               node.heartbeat
 Tenants: a call's tenant is ``variable_ccod_tenant`` of its caller (or
 outbound) leg, set by the dialplan or the originate; every other leg and every
 bare mod_callcenter event of the call inherits it through :class:`CallBook`.
+Legs join a call by ``cc_member_session_uuid`` (mod_callcenter agent legs),
+``ccod_call_id`` (legs our actuator originates for a call; an agent leg when
+``ccod_agent`` is set) or ``originating_leg_uuid`` / ``Other-Leg-Unique-ID``
+(b-legs of a dialplan bridge); any other outbound leg is a call of its own.
 Agents: see :mod:`ccod_fs.ingest.agent_book`. Registrations: directory
 variable ``ccod_tenant``, else the SIP domain through ``domain_tenants`` /
 ``domain_is_tenant``. Node events (heartbeat, commands without a
@@ -240,6 +244,10 @@ class Normalizer:
         member = h.get("variable_cc_member_session_uuid")
         if member and type(member) is str and member != uuid:
             return Leg(uuid, member, AGENT, direction, agent=text(h, "variable_cc_agent"))
+        linked = h.get("variable_ccod_call_id")  # set by our actuator on legs it originates for a call
+        if linked and type(linked) is str and linked != uuid:
+            role = AGENT if h.get("variable_ccod_agent") else OTHER
+            return Leg(uuid, linked, role, direction, agent=text(h, "variable_cc_agent"))
         if direction == "inbound":
             return Leg(uuid, uuid, CALLER, direction)
         origin = h.get("variable_originating_leg_uuid") or (

@@ -359,3 +359,17 @@ def test_resync_agents_learns_tenants_from_the_switchs_agent_list() -> None:
     with pytest.raises(NormalizeError) as info:
         nz.resync_agents("-ERR no such command")
     assert info.value.reason == "bad-agent-listing"
+
+
+def test_actuator_legs_join_their_call_by_ccod_call_id() -> None:
+    nz = Normalizer()
+    nz.normalize(caller("CHANNEL_ANSWER"))
+    leg = "22222222-0000-0000-0000-000000000002"
+    assert nz.normalize(ev("CHANNEL_CREATE", Unique__ID=leg, Call__Direction="outbound",
+                           variable_ccod_call_id=CALLER, variable_ccod_agent="1000")) == []
+    [ended] = nz.normalize(ev("CHANNEL_HANGUP_COMPLETE", Unique__ID=leg, Call__Direction="outbound",
+                              Hangup__Cause="NORMAL_CLEARING", variable_sip_hangup_disposition="recv_bye",
+                              Caller__Channel__Answered__Time=str(T0 + 10**6)))
+    assert (ended.call_id, ended.tenant_id, ended.payload.leg_role, ended.payload.hangup_by) == (
+        CALLER, "acme", "agent", "agent"
+    )
