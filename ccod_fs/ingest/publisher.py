@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 from kafka import KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.memory_records import MemoryRecordsBuilder
@@ -99,6 +99,7 @@ class BatchHandoff:
         self._partitions: dict[str, tuple[int, dict[bytes, int]]] = {}
         self._tps: dict[tuple[str, int], TopicPartition] = {}
         self.new_batches: list[ProducerBatch] = []
+        self.split_error: KafkaError | None = None
 
     @staticmethod
     def supported(producer: KafkaProducer) -> bool:
@@ -141,6 +142,7 @@ class BatchHandoff:
                     return batch.produce_future
             records = MemoryRecordsBuilder(2, self._compression, self._batch_size)
             batch = ProducerBatch(tp, records)
+            batch._record_futures = _SplitAlarm(self, batch)
             records.append(timestamp_ms, key, value, self._EMPTY)
             dq.append(batch)
             self._incomplete.add(batch)
@@ -151,6 +153,35 @@ class BatchHandoff:
         if self.new_batches:
             self.new_batches.clear()
             self._producer._sender.wakeup()
+
+
+class _SplitAlarm:
+    """Stands in for a batch's per-record futures, which only a batch split reads.
+
+    kafka-python splits a batch the broker finds too large (topic ``max.message.bytes`` below
+    ``batch_size``) and moves the records' futures to the new batches; the batch future this
+    handoff tracks would then never complete. Raising the alarm makes the publisher rewind and
+    continue with ``send()``, which splits correctly.
+    """
+
+    def __init__(self, handoff: BatchHandoff, batch: ProducerBatch) -> None:
+        self._handoff = handoff
+        self._batch = batch
+
+    def __len__(self) -> int:
+        return int(self._batch.record_count)
+
+    def __getitem__(self, index: int) -> _SplitAlarm:
+        return self
+
+    def append(self, item: object) -> None:
+        pass
+
+    def rebind(self, new_produce_future: Any, new_batch_index: int) -> None:
+        if self._handoff.split_error is None:
+            self._handoff.split_error = KafkaError(
+                f"batch for {self._batch.topic_partition} split by the broker (record batch too large): "
+                "topic max.message.bytes is below the producer batch_size")
 
 
 def batch_outcome(future: Any) -> BaseException | None:
@@ -206,6 +237,7 @@ class DurablePublisher:
         self._pushback: list[tuple[int, str, bytes | None, bytes]] = []  # read from disk, not yet handed over
         self._known_topics: set[str] = set()
         self._fatal: BaseException | None = None
+        self._generation = 0  # bumped whenever the producer is discarded
         self._published = 0
         self._acked = 0
         self._replayed = 0
@@ -290,8 +322,8 @@ class DurablePublisher:
             if producer is not None and self._inflight:
                 try:
                     producer.flush(timeout=step)
-                except KafkaTimeoutError:
-                    pass
+                except KafkaError:
+                    pass  # timeouts, and kafka-python's own flush trips over split batches; acks decide
             else:
                 time.sleep(min(step, 0.01))
 
@@ -340,7 +372,7 @@ class DurablePublisher:
         finally:
             if handoff is not None:
                 for batch in handoff.new_batches:
-                    batch.produce_future.add_both(self._on_batch_done)
+                    batch.produce_future.add_both(self._on_batch_done, self._generation)
                 handoff.wake_sender()
 
     def _pump_records(self, producer: KafkaProducer, handoff: BatchHandoff | None, budget: int, end: int,
@@ -369,7 +401,7 @@ class DurablePublisher:
                         future = handoff.append(topic, key, value, timestamp_ms)
                     else:
                         future = producer.send(topic, value, key=key)
-                        future.add_errback(self._on_error)
+                        future.add_errback(self._on_error, self._generation)
                 except (KafkaError, ValueError, TypeError) as exc:
                     self._note_error("publisher.send_failed", exc)
                     self._requeue(batch[index:], from_disk)
@@ -411,6 +443,11 @@ class DurablePublisher:
 
     def _reap(self) -> None:
         """Advance the contiguous ack position over completed futures at the head."""
+        if (self.fast_handoff and self._handoff is not None and self._handoff.split_error is not None
+                and self._fatal is None):
+            self.fast_handoff = False  # batches cannot be tracked through splits: send() can
+            log.error("publisher.batch_split_fallback_to_send", error=str(self._handoff.split_error))
+            self._fatal = self._handoff.split_error
         inflight = self._inflight
         progressed = False
         checked = None  # consecutive records share their batch's future: judge it once
@@ -434,16 +471,17 @@ class DurablePublisher:
                 self._kafka_up = True
                 log.info("publisher.kafka_up", acked_pos=self._acked_pos, backlog=self._spool.next_seq - self._send_pos)
 
-    def _on_batch_done(self, result: Any) -> None:
+    def _on_batch_done(self, generation: int, result: Any) -> None:
         # I/O thread: a failed batch is completed through success() with per-record errors
         if isinstance(result, BaseException):
-            self._on_error(result)
-        elif result[2] is not None and self._fatal is None:
-            self._fatal = result[2](0)
+            self._on_error(generation, result)
+        elif result[2] is not None:
+            self._on_error(generation, result[2](0))
 
-    def _on_error(self, exc: BaseException) -> None:
+    def _on_error(self, generation: int, exc: BaseException) -> None:
         # Called on the producer's I/O thread: only record it; the caller's thread acts in poll().
-        if self._fatal is None:
+        # Errors of a producer already discarded (its aborted batches) are not news.
+        if generation == self._generation and self._fatal is None:
             self._fatal = exc
 
     def _recover(self) -> None:
@@ -452,15 +490,18 @@ class DurablePublisher:
         self._fatal = None
         self._note_error("publisher.producer_failed", exc)
         self._reap()
+        self._generation += 1
         producer, self._producer = self._producer, None
+        self._handoff = self._handoff_producer = None
         if producer is not None:
-            self._retired.append(producer)
+            self._retired.append(producer)  # closed (given time to flush) before a new one is built
         self._inflight.clear()
         self._inflight_bytes = 0
         self._send_pos = self._acked_pos
         self._drop_cache()
         self._known_topics.clear()
         self._kafka_up = False
+        self._fatal = None
         self._want_producer.set()
 
     def _drop_cache(self) -> None:
@@ -527,8 +568,11 @@ class TopicSetupError(RuntimeError):
 
 
 def ensure_topics(bootstrap: str, topics: Mapping[str, int] | Iterable[str], *, partitions: int = 4,
-                  replication: int = 1, timeout_s: float = 30.0) -> None:
-    """Create missing topics (``{name: partitions}`` or names with ``partitions``) and wait for their leaders."""
+                  replication: int = 1, timeout_s: float = 30.0, configs: Mapping[str, str] | None = None) -> None:
+    """Create missing topics (``{name: partitions}`` or names with ``partitions``) and wait for their leaders.
+
+    ``configs`` are topic-level settings for the topics created here (existing ones are left alone).
+    """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -541,7 +585,8 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int] | Iterable[str], *, 
         raise TopicSetupError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, count, replication) for name, count in wanted.items() if name not in existing]
+        missing = [NewTopic(name, count, replication, topic_configs=dict(configs or {}))
+                   for name, count in wanted.items() if name not in existing]
         if missing:
             try:
                 admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))

@@ -12,9 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ccod_fs.ingest.publisher import DurablePublisher, TopicSetupError, ensure_topics
+from ccod_fs.ingest.publisher import BatchHandoff, DurablePublisher, TopicSetupError, ensure_topics, producer_config
 from ccod_fs.ingest.spool import Spool
 
 REPO = Path(__file__).parents[2]
@@ -77,11 +77,12 @@ def dead_bootstrap() -> str:
         return f"127.0.0.1:{s.getsockname()[1]}"
 
 
+@pytest.mark.parametrize("fast_handoff", [True, False], ids=["batch-handoff", "send"])
 def test_delivers_everything_once_in_key_order_and_empties_the_spool(
-        kafka_bootstrap: str, unique_topic: str, tmp_path: Path) -> None:
+        kafka_bootstrap: str, unique_topic: str, tmp_path: Path, fast_handoff: bool) -> None:
     ensure_topics(kafka_bootstrap, {unique_topic: 4})
     pub = DurablePublisher(bootstrap=kafka_bootstrap, spool_dir=tmp_path, client_id="test-pub",
-                           segment_bytes=256 * 1024)
+                           segment_bytes=256 * 1024, fast_handoff=fast_handoff)
     pub.start()
     n = 5000
     for i in range(n):
@@ -89,6 +90,7 @@ def test_delivers_everything_once_in_key_order_and_empties_the_spool(
         if i % 50 == 0:
             pub.poll()
     assert pub.flush(60)
+    assert (pub._handoff is not None) is fast_handoff, "the mode under test was really used"
     stats = pub.stats
     assert (stats.published, stats.acked, stats.spooled_unacked, stats.replayed) == (n, n, 0, 0)
     assert stats.kafka_up and stats.last_error is None
@@ -207,3 +209,38 @@ def test_ensure_topics_creates_once_and_explains_failures(kafka_bootstrap: str, 
     bad = dead_bootstrap()
     with pytest.raises(TopicSetupError, match=bad):
         ensure_topics(bad, ["t.never"], timeout_s=3)
+
+
+def test_batch_handoff_picks_the_same_partition_as_send(kafka_bootstrap: str, unique_topic: str) -> None:
+    ensure_topics(kafka_bootstrap, {unique_topic: 6})
+    producer = KafkaProducer(**producer_config(kafka_bootstrap, "test-partitions"))
+    try:
+        producer.partitions_for(unique_topic)
+        handoff = BatchHandoff(producer)
+        assert BatchHandoff.supported(producer)
+        for i in range(2000):
+            key = b"tenant-%d:call-%d" % (i % 7, i)
+            expected = producer._partition(unique_topic, None, key, None, key, None)
+            assert handoff.partition(unique_topic, key) == expected
+            assert handoff.partition(unique_topic, key) == expected  # cached answer too
+    finally:
+        producer.close()
+
+
+def test_broker_side_batch_split_falls_back_to_send_without_loss(
+        kafka_bootstrap: str, unique_topic: str, tmp_path: Path) -> None:
+    # the topic refuses record batches over 16 KiB, the producer builds up to 256 KiB
+    ensure_topics(kafka_bootstrap, {unique_topic: 2}, configs={"max.message.bytes": "16384"})
+    pub = DurablePublisher(bootstrap=kafka_bootstrap, spool_dir=tmp_path, client_id="test-split")
+    pub.start()
+    n = 3000
+    for i in range(n):
+        pub.publish(unique_topic, *record(i))
+        if i % 100 == 0:
+            pub.poll()
+    assert pub.flush(90), f"not drained: {pub.stats}"
+    stats = pub.stats
+    pub.close()
+    assert pub.fast_handoff is False and "split" in (stats.last_error or "")
+    assert stats.acked >= n and stats.spooled_unacked == 0
+    assert_nothing_lost_in_order(read_topic(kafka_bootstrap, unique_topic), n)
