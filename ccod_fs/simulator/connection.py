@@ -92,18 +92,25 @@ class ClientConnection:
         self._cond = threading.Condition()
         self._closing = False
         self._rng = Random(options.seed)
+        # Direct mode: the sending thread writes itself (no writer thread, no GIL hand-offs);
+        # queue-and-drop and trickling need the writer thread.
+        self._direct = options.overflow == "block" and not options.trickle
+        self._send_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._read_loop, name=f"esl-sim-read-{peer}", daemon=True),
             threading.Thread(target=self._write_loop, name=f"esl-sim-write-{peer}", daemon=True),
         ]
 
     def start(self) -> None:
-        for thread in self._threads:
+        for thread in self._threads if not self._direct else self._threads[:1]:
             thread.start()
 
     # -- outbound ----------------------------------------------------------------------------------
 
     def send_bytes(self, data: bytes, close_after: bool = False) -> None:
+        if self._direct:
+            self._send_direct(data, close_after)
+            return
         with self._cond:
             if self._closing:
                 return
@@ -139,6 +146,10 @@ class ClientConnection:
                 break
         if not count:
             return
+        if self._direct:
+            self.events_sent += count
+            self._send_direct(b"".join(parts), abort_after=close)
+            return
         with self._cond:
             while (opts.overflow == "block" and self._queued_events + count > opts.queue_limit
                    and self._queued_events and not self._closing):
@@ -155,6 +166,23 @@ class ClientConnection:
                 self._closing = True
                 self._queue.append((b"", -1))  # abrupt close marker: no disconnect notice
             self._cond.notify()
+
+    def _send_direct(self, data: bytes, close_after: bool = False, abort_after: bool = False) -> None:
+        with self._send_lock:
+            if self._closing or self.closed.is_set():
+                return
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.close()
+                return
+            if close_after or abort_after:
+                self._closing = True
+        if abort_after:
+            log.info("esl_sim_drop_connection", peer=self.peer, events_sent=self.events_sent)
+            self._abort()
+        elif close_after:
+            self.close()
 
     def _write_loop(self) -> None:
         try:
@@ -237,5 +265,5 @@ class ClientConnection:
             with self._cond:
                 self._closing = True
                 self._cond.notify_all()
-            if not self._threads[1].is_alive():
+            if self._direct or not self._threads[1].is_alive():
                 self.close()

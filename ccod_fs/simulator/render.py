@@ -8,6 +8,9 @@ which is what lets the simulator feed tens of thousands of events per second.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+
 from ccod_fs.simulator.encoding import json_escape, plain_array, url_encode_cached
 from ccod_fs.simulator.model import FsEvent, HeaderValue
 from ccod_fs.simulator.template import EventTemplate, Parts, RenderContext, Slot
@@ -76,7 +79,7 @@ def _fmt_literal(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def _compile_json(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
+def _compile_json(tpl: EventTemplate) -> tuple[str, Callable[[list[str]], tuple[str, ...]]]:
     out: list[str] = ["{"]
     slots: list[Slot] = []
 
@@ -105,10 +108,10 @@ def _compile_json(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
         out.append(',"_body":"%s"')
         slots.append(("body",))
     out.append("}")
-    return "".join(out), tuple(slots)
+    return "".join(out), _getter(tpl, slots)
 
 
-def _compile_plain(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
+def _compile_plain(tpl: EventTemplate) -> tuple[str, Callable[[list[str]], tuple[str, ...]]]:
     out: list[str] = []
     slots: list[Slot] = []
 
@@ -136,12 +139,18 @@ def _compile_plain(tpl: EventTemplate) -> tuple[str, tuple[Slot, ...]]:
     if tpl.body is not None:
         out.append("%s")
         slots.append(("body",))
-    return "".join(out), tuple(slots)
+    return "".join(out), _getter(tpl, slots)
 
 
-_SEQ: Slot = ("seq",)
-_BODY: Slot = ("body",)
-_BODYLEN: Slot = ("bodylen",)
+def _getter(tpl: EventTemplate, slots: list[Slot]) -> Callable[[list[str]], tuple[str, ...]]:
+    """A C-speed picker of this template's slot values out of a context's value list."""
+    indices = [tpl.table.idx(slot) for slot in slots]
+    if not indices:
+        return lambda values: ()
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda values: (values[only],)
+    return operator.itemgetter(*indices)
 
 
 def _compute(slot: Slot, ctx: RenderContext, fmt: str) -> str:
@@ -151,44 +160,44 @@ def _compute(slot: Slot, ctx: RenderContext, fmt: str) -> str:
     return url_encode_cached(value) if slot[0] in _NEEDS_URL_ENCODING else value
 
 
-def _values(
-    slots: tuple[Slot, ...], ctx: RenderContext, fmt: str, seq: int, body: str, bodylen: int
-) -> tuple[str, ...]:
-    """Slot values, memoized per render context (per-event values are refreshed first)."""
-    memo = ctx.memo[fmt]
-    memo[_SEQ] = str(seq)
-    memo[_BODY] = body
-    memo[_BODYLEN] = str(bodylen)
-    try:
-        return tuple(map(memo.__getitem__, slots))
-    except KeyError:
-        for slot in slots:
-            if slot not in memo:
-                memo[slot] = _compute(slot, ctx, fmt)
-        return tuple(map(memo.__getitem__, slots))
+def _context_values(tpl: EventTemplate, ctx: RenderContext, fmt: str) -> list[str]:
+    """The context's computed values for every slot of the template's table (grown lazily)."""
+    table = tpl.table
+    key = (id(table), fmt)
+    values = ctx.values.get(key)
+    if values is None:
+        values = ctx.values[key] = ["", "", ""]
+    if len(values) < len(table.slots):
+        values.extend(_compute(slot, ctx, fmt) for slot in table.slots[len(values):])
+    return values
 
 
 def render_json(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
     """The ``text/event-json`` payload (one object, no trailing newline)."""
     if tpl.json_fmt is None:
         tpl.json_fmt = _compile_json(tpl)
-    fmt, slots = tpl.json_fmt
-    body = render_body(tpl, ctx)
-    if body is None:
-        return (fmt % _values(slots, ctx, "json", seq, "", 0)).encode()
-    values = _values(slots, ctx, "json", seq, json_escape(body), len(body.encode()))
-    return (fmt % values).encode()
+    fmt, pick = tpl.json_fmt
+    values = _context_values(tpl, ctx, "json")
+    values[0] = str(seq)
+    if tpl.body is not None:
+        body = _join(tpl.body, ctx, 0)
+        values[1] = json_escape(body)
+        values[2] = str(len(body.encode()))
+    return (fmt % pick(values)).encode()
 
 
 def render_plain(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
     """The ``text/event-plain`` payload (URL-encoded values, inner Content-Length + body)."""
     if tpl.plain_fmt is None:
         tpl.plain_fmt = _compile_plain(tpl)
-    fmt, slots = tpl.plain_fmt
-    body = render_body(tpl, ctx)
-    if body is None:
-        return (fmt % _values(slots, ctx, "plain", seq, "", 0)).encode()
-    return (fmt % _values(slots, ctx, "plain", seq, body, len(body.encode()))).encode()
+    fmt, pick = tpl.plain_fmt
+    values = _context_values(tpl, ctx, "plain")
+    values[0] = str(seq)
+    if tpl.body is not None:
+        body = _join(tpl.body, ctx, 0)
+        values[1] = body
+        values[2] = str(len(body.encode()))
+    return (fmt % pick(values)).encode()
 
 
 def plain_value(value: HeaderValue) -> str:

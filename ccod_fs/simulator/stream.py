@@ -7,10 +7,11 @@ renders JSON only, and one played to several clients renders each format once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from random import Random
 
-from ccod_fs.simulator.model import FsEvent
+from ccod_fs.simulator.model import FsEvent, NodeIdentity
 from ccod_fs.simulator.render import render_event, render_json, render_plain
 from ccod_fs.simulator.template import EventTemplate, RenderContext
 
@@ -64,3 +65,49 @@ class Sequencer:
 def fresh_uuids(rng: Random, count: int) -> list[str]:
     """Version-4 UUIDs from a seeded RNG (deterministic scenarios)."""
     return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
+
+
+class RenderedEvent:
+    """An event whose payloads are already bytes (see :func:`prerender`)."""
+
+    __slots__ = ("name", "payloads", "seq", "subclass", "ts")
+
+    def __init__(self, name: str, subclass: str, seq: int, ts: int, payloads: dict[str, bytes]) -> None:
+        self.name = name
+        self.subclass = subclass
+        self.seq = seq
+        self.ts = ts
+        self.payloads = payloads
+
+    def payload(self, fmt: str) -> bytes:
+        return self.payloads[fmt]
+
+
+class Prerendered:
+    """A scenario rendered ahead of time, so playing it costs only framing and ``sendall``."""
+
+    def __init__(self, events: list[RenderedEvent], configure: object = None) -> None:
+        self.rendered = events
+        self._configure = configure
+
+    def configure(self, state: object) -> None:
+        if callable(self._configure):
+            self._configure(state)
+
+    def events(self, node: object = None, seq_start: int = 1) -> Iterator[RenderedEvent]:
+        return iter(self.rendered)
+
+    @property
+    def payload_bytes(self) -> int:
+        return sum(len(p) for ev in self.rendered for p in ev.payloads.values())
+
+
+def prerender(scenario: object, node: NodeIdentity, fmts: tuple[str, ...] = ("json",),
+              seq_start: int = 1, limit: int | None = None) -> Prerendered:
+    """Render ``scenario.events(node, seq_start)`` (up to ``limit`` events) into bytes now."""
+    out: list[RenderedEvent] = []
+    for ev in scenario.events(node, seq_start):  # type: ignore[attr-defined]
+        out.append(RenderedEvent(ev.name, ev.subclass, ev.seq, ev.ts, {f: ev.payload(f) for f in fmts}))
+        if limit is not None and len(out) >= limit:
+            break
+    return Prerendered(out, getattr(scenario, "configure", None))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ccod_fs.simulator.model import FsEvent, HeaderValue, NodeIdentity
@@ -51,6 +51,26 @@ _SIBLING = re.compile(r"^variable_(.+)_(?:epoch|stamp)$")
 _NO_IDENTITY_PREFIXES = ("variable_rtp_", "variable_playback_", "variable_switch_r_sdp", "Up-Time")
 
 
+class SlotTable:
+    """The distinct slots of a template set, numbered; a render context computes each once.
+
+    Indices 0-2 are per event (sequence, body, body length) and are refreshed per render.
+    """
+
+    PER_EVENT: tuple[Slot, ...] = (("seq",), ("body",), ("bodylen",))
+
+    def __init__(self) -> None:
+        self.slots: list[Slot] = list(self.PER_EVENT)
+        self.index: dict[Slot, int] = {slot: i for i, slot in enumerate(self.slots)}
+
+    def idx(self, slot: Slot) -> int:
+        found = self.index.get(slot)
+        if found is None:
+            found = self.index[slot] = len(self.slots)
+            self.slots.append(slot)
+        return found
+
+
 @dataclass(slots=True, eq=False)
 class EventTemplate:
     """One captured event with slots; ``ts`` and ``seq`` are the capture's values."""
@@ -63,8 +83,9 @@ class EventTemplate:
     headers: list[tuple[str, Parts | list[Parts]]]
     body: Parts | None
     unique_id: int | None = None  # index into the uuid table of this event's Unique-ID
-    json_fmt: tuple[str, tuple[Slot, ...]] | None = None
-    plain_fmt: tuple[str, tuple[Slot, ...]] | None = None
+    table: SlotTable = field(default_factory=SlotTable)
+    json_fmt: tuple[str, Callable[[list[str]], tuple[str, ...]]] | None = None
+    plain_fmt: tuple[str, Callable[[list[str]], tuple[str, ...]]] | None = None
 
 
 @dataclass(slots=True)
@@ -76,8 +97,9 @@ class RenderContext:
     ids: dict[str, str] = field(default_factory=dict)
     breaks: list[int] = field(default_factory=list)  # capture µs where the time shift changes
     shifts: list[int] = field(default_factory=lambda: [0])  # len(breaks) + 1 shifts, in µs
-    # Rendered slot values per wire format: a call's ~90 events share a few hundred distinct values.
-    memo: dict[str, dict[Slot, str]] = field(default_factory=lambda: {"json": {}, "plain": {}})
+    # Rendered slot values per (slot table, wire format): a call's ~90 events share a few
+    # hundred distinct values, each computed once.
+    values: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def warp(self, capture_us: int) -> int:
         if not self.breaks:
@@ -124,6 +146,9 @@ class TemplateCompiler:
 
     def compile(self) -> TemplateSet:
         templates = [self._compile_event(i, ev) for i, ev in enumerate(self._events)]
+        table = SlotTable()
+        for tpl in templates:
+            tpl.table = table
         originals = sorted(self._uuids, key=self._uuids.__getitem__)
         return TemplateSet(templates, originals, min(self._ts), max(self._ts))
 
