@@ -140,20 +140,21 @@ from tests.ingest.test_publisher import record
 from ccod_fs.ingest.publisher import DurablePublisher
 pub = DurablePublisher(bootstrap={bootstrap!r}, spool_dir=Path({spool!r}), client_id="child")
 pub.start()
-i = 0
+i = {start}
 while True:
     pub.publish({topic!r}, *record(i))
     i += 1
     if i % 100 == 0:
         pub.poll()
-        print("POLLED", i, flush=True)
+        print("POLLED", i - {start}, flush=True)
         time.sleep(0.002)
 """
 
 
-def _run_child_until(bootstrap: str, topic: str, spool: Path, at_least: int) -> int:
-    """Run a publisher in a child process and SIGKILL it once it polled ``at_least`` records."""
-    code = textwrap.dedent(_CHILD.format(repo=str(REPO), bootstrap=bootstrap, spool=str(spool), topic=topic))
+def _run_child_until(bootstrap: str, topic: str, spool: Path, at_least: int, start: int = 0) -> int:
+    """Run a publisher in a child process (ids from ``start``), SIGKILL it once it polled ``at_least``."""
+    code = textwrap.dedent(_CHILD.format(repo=str(REPO), bootstrap=bootstrap, spool=str(spool), topic=topic,
+                                         start=start))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     polled = 0
@@ -196,6 +197,25 @@ def test_sigkilled_publisher_loses_nothing_after_restart(
         assert stats.replayed == len(records) + 1
     else:
         assert_nothing_lost_in_order(records, polled)
+
+
+def test_publisher_killed_twice_mid_stream_loses_nothing(
+        kafka_bootstrap: str, unique_topic: str, tmp_path: Path) -> None:
+    ensure_topics(kafka_bootstrap, {unique_topic: 4})
+    first = _run_child_until(kafka_bootstrap, unique_topic, tmp_path, 4000)
+    second = _run_child_until(kafka_bootstrap, unique_topic, tmp_path, 4000, start=100_000)
+    pub = DurablePublisher(bootstrap=kafka_bootstrap, spool_dir=tmp_path, client_id="after-two-crashes")
+    pub.start()
+    assert pub.flush(60)
+    pub.close()
+    records = read_topic(kafka_bootstrap, unique_topic)
+    by_key = ids_by_key(records)
+    present = {i for ids in by_key.values() for i in ids}
+    expected = set(range(first)) | set(range(100_000, 100_000 + second))
+    assert not expected - present, f"lost {len(expected - present)} records across two crashes"
+    for key, ids in by_key.items():
+        first_seen = list(dict.fromkeys(ids))
+        assert first_seen == sorted(first_seen), f"key {key!r} out of order across crashes"
 
 
 def test_ensure_topics_creates_once_and_explains_failures(kafka_bootstrap: str, unique_topic: str) -> None:
