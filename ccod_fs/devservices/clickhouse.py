@@ -235,10 +235,11 @@ class ClickHouseServer:
         (w / "users.xml").write_text('<?xml version="1.0"?>\n' + to_xml("yandex", users, ""))
 
     def _launch(self) -> None:
-        self._proc = ManagedProcess(
-            "clickhouse", [*self._argv, f"--config-file={self.workdir / 'config.xml'}"],
-            cwd=self.workdir, output=self.workdir / "logs" / "stdout.log",
-        )
+        if self._proc is None:
+            self._proc = ManagedProcess(
+                "clickhouse", [*self._argv, f"--config-file={self.workdir / 'config.xml'}"],
+                cwd=self.workdir, output=self.workdir / "logs" / "stdout.log",
+            )
         self._proc.start()
         self._proc.wait_ready(self._ping, self.startup_timeout, self.log_file)
 

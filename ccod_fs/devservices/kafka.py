@@ -272,10 +272,11 @@ class KafkaBroker:
         return result.stdout
 
     def _launch(self) -> None:
-        self._proc = ManagedProcess(
-            "kafka", self._java("kafka.Kafka", str(self.workdir / "server.properties"), heap=self.heap),
-            cwd=self.workdir, output=self.workdir / "logs" / "stdout.log",
-        )
+        if self._proc is None:
+            self._proc = ManagedProcess(
+                "kafka", self._java("kafka.Kafka", str(self.workdir / "server.properties"), heap=self.heap),
+                cwd=self.workdir, output=self.workdir / "logs" / "stdout.log",
+            )
         self._proc.start()
         self._proc.wait_ready(self._admin_ready, self.startup_timeout, self.log_file)
 
