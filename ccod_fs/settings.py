@@ -42,11 +42,25 @@ class ClickHouseSettings(BaseModel):
     database: str = "ccod"
 
 
+class TenantRules(BaseModel):
+    """How the ingest attributes agents and registrations to tenants when FreeSWITCH does not say.
+
+    Calls always carry ``variable_ccod_tenant``; agents normally get theirs from ``ccod_tenant`` in the
+    mod_callcenter contact string. These rules are the fallbacks, in this order.
+    """
+
+    agent_tenants: dict[str, str] = Field(default_factory=dict, description="agent name (1000@default) -> tenant")
+    domain_tenants: dict[str, str] = Field(default_factory=dict, description="SIP/agent domain -> tenant")
+    domain_is_tenant: bool = Field(default=False, description="use the agent's domain as its tenant")
+    system_tenant: str = Field(default="system", description="tenant of node-level events (heartbeats, jobs)")
+
+
 class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CCOD_", env_nested_delimiter="__", extra="ignore")
 
     esl: EslSettings
     kafka: KafkaSettings
+    tenants: TenantRules = TenantRules()
     spool_dir: Path = Path("var/spool")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=9464, ge=0, le=65535)

@@ -16,7 +16,7 @@ import structlog
 from ccod_fs.esl.connection import EslConnection
 from ccod_fs.ingest.metrics import IngestMetrics
 from ccod_fs.ingest.node_lock import NodeLock
-from ccod_fs.ingest.normalize import Normalizer
+from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 from ccod_fs.ingest.pipeline import IngestPipeline, Publisher
 from ccod_fs.ingest.subscriptions import subscription_tokens
 from ccod_fs.ops_http import OpsServer
@@ -31,7 +31,14 @@ class IngestService:
         self.node = node or settings.esl.node or f"{settings.esl.host}:{settings.esl.port}"
         self.metrics = IngestMetrics()
         self.publisher = publisher
-        self.normalizer = Normalizer(node=self.node)
+        tenants = settings.tenants
+        self.normalizer = Normalizer(
+            node=self.node,
+            system_tenant=tenants.system_tenant,
+            agent_tenants=tenants.agent_tenants or None,
+            domain_tenants=tenants.domain_tenants or None,
+            domain_is_tenant=tenants.domain_is_tenant,
+        )
         self.pipeline = IngestPipeline(
             normalizer=self.normalizer,
             publisher=publisher,
@@ -89,7 +96,12 @@ class IngestService:
             if listing.startswith("-ERR"):
                 self.log.warning("esl.resync_refused", command=command, reply=listing[:200])
                 continue
-            for item in resync(listing):
+            try:
+                items = resync(listing)
+            except NormalizeError as exc:
+                self.pipeline.dead_letter("resync", exc.reason, exc.detail, listing.encode()[:65536])
+                continue
+            for item in items:
                 self.pipeline.publish(item)
 
     def run(self) -> None:
