@@ -233,26 +233,30 @@ def bench_freshness(bootstrap: str, ch: Any, rate: int, seconds: float) -> float
 
 
 WALLBOARD_GEN = """
-INSERT INTO calls_partial (tenant_id, call_id, first_at, last_at, queue_id, agent_id, queued_at, answered_at,
-                           answer_wait_ms, dequeued_at, abandon_wait_ms, ended_at, talk_segments, dequeues)
+INSERT INTO calls_partial (tenant_id, call_id, event_id, type, at, queue_id, agent_id, queued_at, answered_at,
+                           answer_wait_ms, dequeued_at, outcome, dequeue_wait_ms, agent_ended_at, bridge_ms, ended_at)
 SELECT
-    ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(number % 5) + 1] AS tenant_id,
-    concat('c', toString(intDiv(number, 7))) AS call_id,
-    ts, ts,
-    ['sales', 'support', 'billing'][(intDiv(number, 7) % 3) + 1] AS queue_id,
-    if(number % 7 = 2 AND intDiv(number, 7) % 20 > 1, concat('agent-', toString(intDiv(number, 7) % 40)), NULL),
-    if(number % 7 = 1, ts, NULL),
-    if(number % 7 = 2 AND intDiv(number, 7) % 20 > 1, ts, NULL),
-    if(number % 7 = 2 AND intDiv(number, 7) % 20 > 1, toUInt32(intDiv(number, 7) % 45000), NULL),
-    if(number % 7 = 3, ts, NULL),
-    if(number % 7 = 3 AND intDiv(number, 7) % 20 = 0, toUInt32(intDiv(number, 7) % 60000), NULL),
-    if(number % 7 = 6, ts, NULL),
-    if(number % 7 = 4, [(generateUUIDv4(), toUInt32(60000))], []),
-    if(number % 7 = 3, [(ts, queue_id, if(intDiv(number, 7) % 20 = 0, 'abandoned', 'answered'),
-                         toUInt32(1000))], [])
+    ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(call % 5) + 1] AS tenant_id,
+    concat('c', toString(call)) AS call_id,
+    generateUUIDv4(number) AS event_id,
+    ['call.offered', 'call.queued', 'call.answered', 'call.dequeued', 'call.agent_ended', 'call.hold',
+     'call.ended'][step + 1] AS type,
+    ts AS at,
+    ['sales', 'support', 'billing'][(call % 3) + 1] AS queue_id,
+    if(step IN (2, 4) AND NOT abandon, concat('agent-', toString(call % 40)), '') AS agent_id,
+    if(step = 1, ts, NULL) AS queued_at,
+    if(step = 2 AND NOT abandon, ts, NULL) AS answered_at,
+    if(step = 2 AND NOT abandon, toUInt32(call % 45000), NULL) AS answer_wait_ms,
+    if(step = 3, ts, NULL) AS dequeued_at,
+    if(step = 3, if(abandon, 'abandoned', 'answered'), NULL) AS outcome,
+    if(step = 3, toUInt32(call % 60000), NULL) AS dequeue_wait_ms,
+    if(step = 4 AND NOT abandon, ts, NULL) AS agent_ended_at,
+    if(step = 4 AND NOT abandon, toUInt32(60000), NULL) AS bridge_ms,
+    if(step = 6, ts, NULL) AS ended_at
 FROM
 (
-    SELECT number, {now:DateTime64(3, 'UTC')} - toIntervalMillisecond(({n:UInt64} - number) * 30) AS ts
+    SELECT number, intDiv(number, 7) AS call, number % 7 AS step, call % 20 = 0 AS abandon,
+           {now:DateTime64(3, 'UTC')} - toIntervalMillisecond(({n:UInt64} - number) * 30) AS ts
     FROM numbers({n:UInt64})
 )
 """

@@ -1,9 +1,9 @@
 """One small interface over two backends: embedded chDB (default) and a server (native protocol).
 
-Rows are passed column-wise (``dict[column, list]``) and timestamps as epoch milliseconds
-wrapped in :class:`Ms`: the native driver sends ints straight into ``DateTime64(3)`` (or the
-legacy ``UInt64`` ms column) without datetime conversions, and the chDB writer renders them as
-``seconds.millis`` text for JSONEachRow.
+Rows are passed column-wise (``dict[column, list]``) with timestamps as epoch milliseconds
+(ints): the native driver sends them straight into ``DateTime64(3)`` (or the legacy ``UInt64``
+ms column) without datetime conversions; the chDB writer renders them as ``seconds.millis``
+text for JSONEachRow, knowing from the table's description which columns are times.
 """
 
 from __future__ import annotations
@@ -22,12 +22,6 @@ from ccod_fs.clickhouse.dialect import Dialect
 from ccod_fs.clickhouse.params import bind
 
 log = structlog.get_logger(__name__)
-
-
-class Ms(int):
-    """Epoch milliseconds of a UTC timestamp (an int, marked so writers know it is a time)."""
-
-    __slots__ = ()
 
 
 Columns = Mapping[str, Sequence[Any]]
@@ -64,12 +58,8 @@ def _utc_text(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _chdb_json_default(value: object) -> object:
-    if isinstance(value, Ms):
-        return f"{int(value) // 1000}.{int(value) % 1000:03d}"
-    if isinstance(value, int):
-        return int(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+def _ms_text(value: int | None) -> str | None:
+    return None if value is None else f"{value // 1000}.{value % 1000:03d}"
 
 
 class ChdbClient:
@@ -82,6 +72,7 @@ class ChdbClient:
         from chdb import session as chdb_session
 
         self.database = database
+        self._times: dict[str, frozenset[str]] = {}
         with _chdb_lock:
             resolved = str(Path(path).resolve())
             if _chdb_session is None:
@@ -108,18 +99,19 @@ class ChdbClient:
         data = self._run(sql, params, "JSONEachRow")
         return [orjson.loads(line) for line in data.splitlines() if line]
 
+    def _time_columns(self, table: str) -> frozenset[str]:
+        if table not in self._times:
+            rows = self.query(f"DESCRIBE TABLE {table}")
+            self._times[table] = frozenset(r["name"] for r in rows if "DateTime64" in r["type"])
+        return self._times[table]
+
     def insert(self, table: str, columns: Columns, dedup_token: str | None = None) -> None:
         names = list(columns)
-        if not names:
+        if not names or not len(columns[names[0]]):
             return
-        rows = zip(*(columns[n] for n in names), strict=True)
-        body = b"\n".join(
-            orjson.dumps(dict(zip(names, row, strict=True)), default=_chdb_json_default,
-                         option=orjson.OPT_PASSTHROUGH_SUBCLASS)
-            for row in rows
-        )
-        if not body:
-            return
+        times = self._time_columns(table)
+        cols = [[_ms_text(v) for v in columns[n]] if n in times else columns[n] for n in names]
+        body = b"\n".join(orjson.dumps(dict(zip(names, row, strict=True))) for row in zip(*cols, strict=True))
         settings = f" SETTINGS insert_deduplication_token = '{dedup_token}'" if dedup_token else ""
         sql = f"INSERT INTO {self.database}.{table} ({', '.join(names)}){settings} FORMAT JSONEachRow\n"
         with _chdb_lock:
@@ -196,8 +188,9 @@ class NativeClient:
             for base, width in self._legacy_nested(table).items():
                 if base in data:
                     cells = data.pop(base)
+                    empty: list[Any] = []  # shared: most cells are empty, the driver only reads them
                     for i in range(width):
-                        data[f"{base}.{i + 1}"] = [[t[i] for t in cell] for cell in cells]
+                        data[f"{base}.{i + 1}"] = [[t[i] for t in cell] if cell else empty for cell in cells]
         self._client.execute(
             f"INSERT INTO {table} ({', '.join(f'`{n}`' for n in data)}) VALUES",
             list(data.values()),

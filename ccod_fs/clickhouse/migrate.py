@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from ccod_fs.clickhouse.client import ClickHouseClient, Ms
+from ccod_fs.clickhouse.client import ClickHouseClient
 from ccod_fs.clickhouse.dialect import Dialect, render, split_statements
 
 log = structlog.get_logger(__name__)
@@ -110,7 +110,7 @@ def migrate(client: ClickHouseClient, directory: Path = SCHEMA_DIR) -> list[int]
                 "name": [mig.name],
                 "checksum": [mig.checksum],
                 "dialect": [client.dialect.value],
-                "applied_at": [Ms(int(time.time() * 1000))],
+                "applied_at": [int(time.time() * 1000)],
             },
         )
         log.info("clickhouse.migration_applied", version=mig.version, name=mig.name, dialect=client.dialect.value)

@@ -23,9 +23,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponen
 from ccod_fs.clickhouse.client import ClickHouseClient, connect
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.deadletter import DeadLetter
-from ccod_fs.contract.envelope import Envelope
 from ccod_fs.sink.decode import decode
-from ccod_fs.sink.rows import derive_rows
+from ccod_fs.sink.fastcheck import Record
+from ccod_fs.sink.rows import derive_rows_from_records
 from ccod_fs.sink.writer import Sink, batch_token
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,7 @@ class SinkService:
         self._reset()
 
     def _reset(self) -> None:
-        self._events: list[Envelope] = []
+        self._events: list[Record] = []
         self._dead: list[DeadLetter] = []
         self._ranges: dict[tuple[str, int], list[int]] = {}
         self._started = 0.0
@@ -107,7 +107,7 @@ class SinkService:
         if not self._ranges:
             return
         token = batch_token((t, p, a, b) for (t, p), (a, b) in self._ranges.items())
-        rows = derive_rows(self._events)
+        rows = derive_rows_from_records(self._events)
         self._with_retry("clickhouse_insert", lambda: self.sink.write_rows(rows, token))
         if self._dead:
             self._with_retry("dead_letter_produce", self._send_dead_letters)

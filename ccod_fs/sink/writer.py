@@ -16,7 +16,8 @@ import structlog
 
 from ccod_fs.clickhouse.client import ClickHouseClient
 from ccod_fs.contract.envelope import Envelope
-from ccod_fs.sink.rows import TABLES, RowBatch, derive_rows
+from ccod_fs.sink.fastcheck import Record
+from ccod_fs.sink.rows import TABLES, RowBatch, derive_rows, derive_rows_from_records
 
 log = structlog.get_logger(__name__)
 
@@ -44,3 +45,6 @@ class Sink:
     def write_events(self, events: Iterable[Envelope], token: str | None = None) -> dict[str, int]:
         """In-process entry point (demo, tests): validated events -> rows -> ClickHouse."""
         return self.write_rows(derive_rows(events), token)
+
+    def write_records(self, records: Iterable[Record], token: str | None = None) -> dict[str, int]:
+        return self.write_rows(derive_rows_from_records(records), token)

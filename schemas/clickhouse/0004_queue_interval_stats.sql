@@ -1,4 +1,5 @@
--- Per queue and 15-minute interval, fed by a materialized view over calls_partial inserts.
+-- Per queue and 15-minute interval, fed by a materialized view over calls_partial inserts
+-- (one row per call event, so re-delivered events do reach it).
 -- Every state is idempotent so re-delivered events never double count: call counts are
 -- uniqExact(call_id); per-call durations are maxMap(cityHash64(call or segment id) -> ms), a
 -- union keyed by call where a duplicate writes the same value again. Keeping each wait lets a
@@ -27,18 +28,20 @@ TTL interval_start + INTERVAL 800 DAY;
 CREATE MATERIALIZED VIEW IF NOT EXISTS queue_interval_stats_mv TO queue_interval_stats AS
 SELECT
     tenant_id,
-    ifNull(queue_id, '') AS queue_id,
-    toStartOfFifteenMinutes(first_at) AS interval_start,
+    queue_id,
+    toStartOfFifteenMinutes(at) AS interval_start,
     uniqExactIfState(call_id, queued_at IS NOT NULL) AS offered,
     uniqExactIfState(call_id, answered_at IS NOT NULL) AS answered,
-    uniqExactIfState(call_id, abandon_wait_ms IS NOT NULL) AS abandoned,
+    uniqExactIfState(call_id, ifNull(outcome, '') = 'abandoned') AS abandoned,
     maxMapState(
         if(answered_at IS NOT NULL, [cityHash64(call_id)], []),
         if(answered_at IS NOT NULL, [assumeNotNull(answer_wait_ms)], [])) AS answer_waits,
     maxMapState(
-        if(abandon_wait_ms IS NOT NULL, [cityHash64(call_id)], []),
-        if(abandon_wait_ms IS NOT NULL, [assumeNotNull(abandon_wait_ms)], [])) AS abandon_waits,
-    maxMapState(arrayMap(s -> cityHash64(s.1), talk_segments), arrayMap(s -> s.2, talk_segments)) AS bridge
+        if(ifNull(outcome, '') = 'abandoned', [cityHash64(call_id)], []),
+        if(ifNull(outcome, '') = 'abandoned', [assumeNotNull(dequeue_wait_ms)], [])) AS abandon_waits,
+    maxMapState(
+        if(bridge_ms IS NOT NULL, [cityHash64(event_id)], []),
+        if(bridge_ms IS NOT NULL, [assumeNotNull(bridge_ms)], [])) AS bridge
 FROM calls_partial
 WHERE queue_id != ''
 GROUP BY tenant_id, queue_id, interval_start;

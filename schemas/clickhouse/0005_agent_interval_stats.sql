@@ -19,10 +19,12 @@ TTL interval_start + INTERVAL 800 DAY;
 CREATE MATERIALIZED VIEW IF NOT EXISTS agent_interval_stats_mv TO agent_interval_stats AS
 SELECT
     tenant_id,
-    ifNull(agent_id, '') AS agent_id,
-    toStartOfFifteenMinutes(first_at) AS interval_start,
+    agent_id,
+    toStartOfFifteenMinutes(at) AS interval_start,
     uniqExactIfState(call_id, answered_at IS NOT NULL) AS answered,
-    maxMapState(arrayMap(s -> cityHash64(s.1), talk_segments), arrayMap(s -> s.2, talk_segments)) AS bridge,
+    maxMapState(
+        if(bridge_ms IS NOT NULL, [cityHash64(event_id)], []),
+        if(bridge_ms IS NOT NULL, [assumeNotNull(bridge_ms)], [])) AS bridge,
     maxMapState(
         if(ring_ms IS NOT NULL, [cityHash64(call_id)], []),
         if(ring_ms IS NOT NULL, [assumeNotNull(ring_ms)], [])) AS ring

@@ -78,15 +78,16 @@ def test_native_legacy_write_path_dedupes_and_keeps_ms(native) -> None:
                          "AND call_id = 'c1'")[0]
     assert first["occurred_at"] == T0_MS
     assert str(first["event_id"]) == str(evs[0].event_id)
-    # calls: partial rows merged at read time with idempotent aggregates, duplicates harmless
+    # call facts: one row per event, duplicates collapse with FINAL; folded per call by GROUP BY
+    assert native.query("SELECT count() AS n FROM calls_partial FINAL")[0]["n"] == unique
     row = native.query(
         "SELECT call_id, min(queued_at) AS queued_at, min(answered_at) AS answered_at, "
-        "max(answer_wait_ms) AS wait_ms, groupUniqArrayArray(`talk_segments.2`) AS talk, "
+        "max(answer_wait_ms) AS wait_ms, sum(bridge_ms) AS bridge, "
         "max(ended_at) AS ended_at, max(hangup_cause) AS cause "
-        "FROM calls_partial WHERE tenant_id = 'acme' AND call_id = 'c1' GROUP BY call_id")[0]
+        "FROM calls_partial FINAL WHERE tenant_id = 'acme' AND call_id = 'c1' GROUP BY call_id")[0]
     assert row["queued_at"] == T0_MS + 1_500
     assert row["answered_at"] == T0_MS + 1_500 + 12_345
     assert row["wait_ms"] == 12_345
-    assert row["talk"] == [60_000]
+    assert row["bridge"] == 60_000
     assert row["ended_at"] == T0_MS + 1_500 + 12_345 + 60_000
     assert row["cause"] == "NORMAL_CLEARING"
