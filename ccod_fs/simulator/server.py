@@ -265,7 +265,10 @@ class SimulatorServer:
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _command(self, conn: ClientConnection, line: str) -> None:
+    def _command(self, conn: ClientConnection, block: str) -> None:
+        """One command block: the command line, then optional ``Name: value`` lines (bgapi Job-UUID)."""
+        line, *header_lines = block.split("\n")
+        headers = dict(h.split(": ", 1) for h in header_lines if ": " in h)
         verb, _, rest = line.partition(" ")
         verb = verb.lower()
         if not conn.authed:
@@ -303,7 +306,7 @@ class SimulatorServer:
         elif verb == "api":
             conn.send_bytes(api_response(self._api(rest)))
         elif verb == "bgapi":
-            self._bgapi(conn, rest)
+            self._bgapi(conn, rest, headers.get("Job-UUID"))
         else:
             conn.send_bytes(command_reply("-ERR command not found"))
 
@@ -319,8 +322,8 @@ class SimulatorServer:
         self.fire(StaticEvent(api_event(self.node, now, api_seq, command, argument), now, api_seq))
         return result.body
 
-    def _bgapi(self, conn: ClientConnection, line: str) -> None:
-        job = str(uuid.uuid4())
+    def _bgapi(self, conn: ClientConnection, line: str, job_uuid: str | None = None) -> None:
+        job = job_uuid or str(uuid.uuid4())
         conn.send_bytes(command_reply(f"+OK Job-UUID: {job}", ("Job-UUID", job)))
         command, _, argument = line.strip().partition(" ")
         body = self._api(line)

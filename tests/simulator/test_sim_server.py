@@ -295,3 +295,29 @@ def test_slow_consumer_loses_events_like_freeswitch_with_sequence_gaps() -> None
         seqs = [int(e.headers["Event-Sequence"]) for e in client.events()]
         assert len(seqs) == conn.events_sent == 4 * 398 - conn.events_dropped
         client.close()
+
+
+def test_the_projects_gevent_esl_connection_runs_against_it_in_the_same_process(server: SimulatorServer) -> None:
+    import gevent
+
+    from ccod_fs.esl.connection import EslConnection
+
+    events: list = []
+    errors: list = []
+    conn = EslConnection("127.0.0.1", server.port, PASSWORD, on_event=events.append, on_error=errors.append)
+    conn.connect()
+    try:
+        conn.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB", "CUSTOM", "callcenter::info"])
+        assert "FreeSWITCH (Version 1.11.3-dev  64bit) is ready" in conn.api("status")
+        job = conn.bgapi("status", job_uuid="0b7c1f2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b")
+        assert job == "0b7c1f2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
+        server.play(CaptureReplay("inbound-queue"))
+        deadline = time.monotonic() + 20
+        while len(events) < 8 + 8 + 43 + 2 + 1 and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        jobs = [e for e in events if e.name == "BACKGROUND_JOB"]
+        assert jobs[0].headers["Job-UUID"] == job
+        assert len(events) == 8 + 8 + 43 + 2 + 1
+        assert errors == []
+    finally:
+        conn.close()
