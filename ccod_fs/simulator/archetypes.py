@@ -47,6 +47,7 @@ class Archetype:
     phases: tuple[Phase, ...]
     milestones: tuple[tuple[str, int], ...]  # (CC-Action, event index)
     agents: int
+    capture_ts: tuple[int, ...]  # Event-Date-Timestamp of each template, as captured
 
     def milestone(self, action: str, nth: int = 0) -> int:
         return [i for a, i in self.milestones if a == action][nth]
@@ -152,4 +153,5 @@ def archetype(name: str) -> Archetype:
     # Abandon-while-ringing: the member leaves before the failed offer is reported; the ring phase
     # ends when the member leaves.
     ordered = [m for m in milestones if not (m[0] == "bridge-agent-fail" and outcome == "abandoned_ringing")]
-    return Archetype(name, outcome, offers, templates, tuple(_phases(ts, ordered)), tuple(milestones), agents)
+    return Archetype(name, outcome, offers, templates, tuple(_phases(ts, ordered)), tuple(milestones), agents,
+                     tuple(ts))

@@ -109,3 +109,25 @@ def measure_feed(profile: LoadProfile, *, fmt: str = "json", prerendered: bool =
         reader.join(5)
         gc.unfreeze()
     return FeedResult(events, total, seconds, prerendered, fmt, cpu)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ccod_fs.simulator.feedrate [--calls N] [--plain] [--live]``; ends with a RESULT line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2500)
+    parser.add_argument("--plain", action="store_true", help="event plain instead of event json")
+    parser.add_argument("--live", action="store_true", help="render while sending (no prerendering)")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+    profile = LoadProfile(calls=args.calls, nodes=1, arrivals_per_s=0.4, seed=args.seed)
+    result = measure_feed(profile, fmt="plain" if args.plain else "json", prerendered=not args.live)
+    print(f"RESULT esl_sim_feed events_per_s={result.events_per_s:.0f} events={result.events} "
+          f"mbytes_per_s={result.mbytes_per_s:.0f} events_per_cpu_s={result.events_per_cpu_s:.0f} "
+          f"fmt={result.fmt} prerendered={result.prerendered}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -110,7 +110,7 @@ def topology(profile: LoadProfile) -> tuple[list[NodeIdentity], list[QueueSpec]]
 def _time_plan(plan: CallPlan) -> None:
     """Breakpoints and shifts mapping the archetype's capture times to this call's times."""
     arch = plan.arch
-    ts = [t.ts for t in arch.templates.templates]
+    ts = arch.capture_ts
     join_idx = arch.milestone("member-queue-start")
     base = plan.join_us - ts[join_idx]
     breaks, shifts = [], [base]
@@ -133,8 +133,8 @@ def _truth(plan: CallPlan, node: NodeIdentity) -> CallTruth:
     arch = plan.arch
     tpls = arch.templates.templates
     at = {a: plan.warp(tpls[i].ts) for a, i in reversed(arch.milestones)}  # first occurrence wins
-    uuids = fresh_uuids(Random(plan.uuid_seed), len(arch.templates.uuid_originals))
-    caller_uuid = uuids[tpls[0].unique_id] if tpls[0].unique_id is not None else ""
+    caller_index = tpls[0].unique_id or 0
+    caller_uuid = fresh_uuids(Random(plan.uuid_seed), caller_index + 1)[caller_index]
     answered = at.get("bridge-agent-start")
     return CallTruth(
         node=node.hostname, tenant=plan.queue.tenant, queue=plan.queue.full, caller_uuid=caller_uuid,

@@ -6,7 +6,6 @@ renders JSON only, and one played to several clients renders each format once.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from random import Random
@@ -62,9 +61,17 @@ class Sequencer:
         return seq
 
 
+_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET = (0x8000 << 48) | (4 << 76)
+
+
 def fresh_uuids(rng: Random, count: int) -> list[str]:
-    """Version-4 UUIDs from a seeded RNG (deterministic scenarios)."""
-    return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
+    """Version-4 UUIDs from a seeded RNG (deterministic scenarios); same bits as ``uuid.UUID(version=4)``."""
+    out = []
+    for _ in range(count):
+        h = f"{(rng.getrandbits(128) & _V4_CLEAR) | _V4_SET:032x}"
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 class RenderedEvent:

@@ -321,3 +321,18 @@ def test_the_projects_gevent_esl_connection_runs_against_it_in_the_same_process(
         assert errors == []
     finally:
         conn.close()
+
+
+def test_pace_follows_the_event_clock(server: SimulatorServer) -> None:
+    replay = CaptureReplay("inbound-queue")
+    events = list(replay.events(server.node, 1))
+    span_s = (max(e.ts for e in events) - min(e.ts for e in events)) / 1e6
+    client = EslTestClient(server.port)
+    client.login(PASSWORD)
+    server.wait_for_subscribers(1)
+    started = time.monotonic()
+    server.play(replay, pace=span_s / 1.5).wait(30)  # the ~75 s capture in about 1.5 s
+    elapsed = time.monotonic() - started
+    assert 1.2 <= elapsed <= 6.0
+    assert len(client.wait_events(398)) == 398
+    client.close()
