@@ -40,6 +40,7 @@ from kafka.errors import KafkaError
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.memory_records import MemoryRecordsBuilder
+from kafka.record.util import encode_varint
 
 from ccod_fs.ingest.spool import Spool, SpoolReader
 
@@ -78,6 +79,57 @@ def producer_config(bootstrap: str, client_id: str, **overrides: Any) -> dict[st
     return config
 
 
+def _varint(value: int) -> bytes:
+    """Kafka's zigzag varint (as ``kafka.record.util.encode_varint``)."""
+    out = bytearray()
+    encode_varint(value, out.append)
+    return bytes(out)
+
+
+_VARINTS = [_varint(i) for i in range(1 << 14)]
+_NULL_LEN = _varint(-1)
+
+
+def append_record(records: MemoryRecordsBuilder, timestamp_ms: int, key: bytes | None, value: bytes) -> bool:
+    """Append one header-less record to an open v2 batch builder; False when it is closed or full.
+
+    Writes the same bytes as ``MemoryRecordsBuilder.append`` (a test holds it to that) with
+    table-driven varints and no per-record type checks or metadata object: about 3x cheaper.
+    """
+    if records._closed:
+        return False
+    builder = records._builder
+    offset = records._next_offset
+    first_ts = builder._first_timestamp
+    delta = 0 if first_ts is None else timestamp_ms - first_ts
+    table = _VARINTS
+    vlen = len(value)
+    msg = b"".join((
+        b"\x00",  # attributes
+        table[delta] if 0 <= delta < 16384 else _varint(delta),
+        table[offset] if offset < 16384 else _varint(offset),
+        _NULL_LEN if key is None else (table[len(key)] if len(key) < 16384 else _varint(len(key))) + key,
+        table[vlen] if vlen < 16384 else _varint(vlen),
+        value,
+        b"\x00",  # header count
+    ))
+    mlen = len(msg)
+    prefix = table[mlen] if mlen < 16384 else _varint(mlen)
+    buf = builder._buffer
+    if first_ts is None:
+        builder._first_timestamp = builder._max_timestamp = timestamp_ms
+    elif len(prefix) + mlen + len(buf) > builder._batch_size:
+        return False
+    elif builder._max_timestamp < timestamp_ms:
+        builder._max_timestamp = timestamp_ms
+    builder._num_records += 1
+    builder._last_offset = offset
+    buf += prefix
+    buf += msg
+    records._next_offset = offset + 1
+    return True
+
+
 class BatchHandoff:
     """Appends records straight into kafka-python's accumulator batches, skipping ``send()``.
 
@@ -89,8 +141,6 @@ class BatchHandoff:
     the pinned kafka-python (3.0.12): ``supported()`` checks them, else the publisher uses
     ``send()``.
     """
-
-    _EMPTY: tuple[()] = ()
 
     def __init__(self, producer: KafkaProducer) -> None:
         acc = producer._accumulator
@@ -145,12 +195,12 @@ class BatchHandoff:
             dq = self._batches[tp]
             if dq:
                 batch = dq[-1]
-                if batch.records.append(timestamp_ms, key, value, self._EMPTY) is not None:
+                if append_record(batch.records, timestamp_ms, key, value):
                     return batch.produce_future
             records = MemoryRecordsBuilder(2, self._compression, self._batch_size)
             batch = ProducerBatch(tp, records)
             batch._record_futures = _SplitAlarm(self, batch)
-            records.append(timestamp_ms, key, value, self._EMPTY)
+            append_record(records, timestamp_ms, key, value)
             dq.append(batch)
             self._incomplete.add(batch)
         self.new_batches.append(batch)
@@ -529,7 +579,8 @@ class DurablePublisher:
         self._last_commit = time.monotonic()
 
     def _update_health(self, now: float) -> None:
-        if not self._inflight:
+        """Kafka counts as down when records wait (in flight, or unsendable for lack of metadata) without acks."""
+        if self._acked_pos == self._spool.next_seq:
             self._last_progress = now
         elif self._kafka_up and now - self._last_progress > self.stall_after_s:
             self._kafka_up = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -264,3 +265,30 @@ def test_broker_side_batch_split_falls_back_to_send_without_loss(
     assert pub.fast_handoff is False and "split" in (stats.last_error or "")
     assert stats.acked >= n and stats.spooled_unacked == 0
     assert_nothing_lost_in_order(read_topic(kafka_bootstrap, unique_topic), n)
+
+
+@pytest.mark.parametrize("compression", [0, 1])
+def test_append_record_writes_the_bytes_kafka_python_would(compression: int) -> None:
+    from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
+
+    from ccod_fs.ingest.publisher import append_record
+
+    rng = random.Random(7)
+    ours = MemoryRecordsBuilder(2, compression, 2 * 1024 * 1024)
+    theirs = MemoryRecordsBuilder(2, compression, 2 * 1024 * 1024)
+    base = 1_764_093_600_000
+    appended = 0
+    for i in range(5000):
+        key = None if i % 9 == 0 else rng.randbytes(rng.choice([0, 5, 40, 200, 20_000]))
+        value = rng.randbytes(rng.choice([0, 1, 127, 128, 1000, 16_383, 16_384, 70_000]))
+        ts = base + rng.choice([0, 3, -5, 20_000, 10**7])  # later, earlier and far-off clocks
+        fits = theirs.append(ts, key, value, []) is not None
+        assert append_record(ours, ts, key, value) is fits, f"record {i}: size check differs"
+        appended += fits
+    assert 50 < appended < 5000, "both the append and the batch-full paths were exercised"
+    for builder in (ours, theirs):
+        builder.set_producer_state(4242, 3, 17, False)
+        builder.close()
+    assert bytes(ours.buffer()) == bytes(theirs.buffer())
+    batch = next(iter(MemoryRecords(bytes(ours.buffer()))))
+    assert len(list(batch)) == appended
