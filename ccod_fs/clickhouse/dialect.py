@@ -7,7 +7,7 @@ deduplication tokens, so :func:`to_legacy` rewrites each statement:
 
 * ``DateTime64(3, 'UTC')`` -> ``UInt64`` holding epoch milliseconds (exact, sortable; the
   sink already carries timestamps as epoch ms, so the write path is identical);
-  ``toYYYYMM(ts)``/``toDate(ts)``/``toDateTime(ts)`` on such columns get ``intDiv(ts, 1000)``;
+  ``toYYYYMM(ts)``, ``toDate(ts)``, ``toStartOfHour(ts)``... on such columns get ``intDiv(ts, 1000)``;
   ``now64(3)`` -> ``toUInt64(now()) * 1000``.
 * ``LowCardinality(T)`` -> ``T``; ``SimpleAggregateFunction(f, T)`` -> ``T`` and
   ``AggregatingMergeTree`` -> ``MergeTree`` (reads aggregate with GROUP BY anyway).
@@ -124,7 +124,7 @@ def to_legacy(sql: str) -> str:
     sql = re.sub(r",(\s*\n\s*\))", r"\1", sql)  # trailing comma left by a dropped INDEX line
     for col in dt_cols:
         sql = re.sub(
-            rf"\b(toYYYYMM|toYYYYMMDD|toDate|toDateTime)\(\s*{col}\s*\)",
+            rf"\b(toYYYYMM|toYYYYMMDD|toDate|toDateTime|toStartOfHour)\(\s*{col}\s*\)",
             rf"\1(toDateTime(intDiv({col}, 1000)))",
             sql,
         )

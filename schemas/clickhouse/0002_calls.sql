@@ -1,7 +1,7 @@
 -- Call facts: one narrow row per call event, holding only what that event says about its call
 -- (scalar columns, NULL where the event knows nothing). ReplacingMergeTree keyed by
--- (tenant_id, call_id, event_id): a re-delivered event has the same key, so FINAL (or a merge)
--- keeps one copy. The `calls` view folds the facts of a call into one row after FINAL, with
+-- (tenant_id, hour, call_id, event_id): a re-delivered event has the same key (same time), so
+-- FINAL (or a merge) keeps one copy; the hour in the key lets "now" queries read recent rows only. The `calls` view folds the facts of a call into one row after FINAL, with
 -- order-free aggregates (min/max/argMax by time), so late events land where they belong.
 CREATE TABLE IF NOT EXISTS calls_partial
 (
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS calls_partial
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(at)
-ORDER BY (tenant_id, call_id, event_id)
+ORDER BY (tenant_id, toStartOfHour(at), call_id, event_id)
 TTL toDateTime(at) + INTERVAL 800 DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 

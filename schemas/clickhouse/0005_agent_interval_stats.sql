@@ -1,5 +1,5 @@
 -- Per agent and 15-minute interval: calls answered, bridge time (talk + hold) and ring time, idempotent like
--- queue_interval_stats (uniqExact by call, maxMap keyed by talk segment).
+-- queue_interval_stats (uniqExact by call, packed per-call/segment values in groupUniqArray).
 -- @modern-only
 CREATE TABLE IF NOT EXISTS agent_interval_stats
 (
@@ -7,8 +7,8 @@ CREATE TABLE IF NOT EXISTS agent_interval_stats
     agent_id       String,
     interval_start DateTime('UTC'),
     answered       AggregateFunction(uniqExact, String),
-    bridge         AggregateFunction(maxMap, Array(UInt64), Array(UInt32)),
-    ring           AggregateFunction(maxMap, Array(UInt64), Array(UInt32))
+    bridge         AggregateFunction(groupUniqArray, UInt64),
+    ring           AggregateFunction(groupUniqArray, UInt64)
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(interval_start)
@@ -22,12 +22,12 @@ SELECT
     agent_id,
     toStartOfFifteenMinutes(at) AS interval_start,
     uniqExactIfState(call_id, answered_at IS NOT NULL) AS answered,
-    maxMapState(
-        if(bridge_ms IS NOT NULL, [cityHash64(event_id)], []),
-        if(bridge_ms IS NOT NULL, [assumeNotNull(bridge_ms)], [])) AS bridge,
-    maxMapState(
-        if(ring_ms IS NOT NULL, [cityHash64(call_id)], []),
-        if(ring_ms IS NOT NULL, [assumeNotNull(ring_ms)], [])) AS ring
+    groupUniqArrayIfState(
+        bitOr(bitShiftLeft(cityHash64(event_id) % 68719476736, 28), least(assumeNotNull(bridge_ms), 268435455)),
+        bridge_ms IS NOT NULL) AS bridge,
+    groupUniqArrayIfState(
+        bitOr(bitShiftLeft(cityHash64(call_id) % 68719476736, 28), least(assumeNotNull(ring_ms), 268435455)),
+        ring_ms IS NOT NULL) AS ring
 FROM calls_partial
 WHERE agent_id != ''
 GROUP BY tenant_id, agent_id, interval_start;

@@ -54,8 +54,9 @@ def test_chdb_calls_are_exact_whatever_the_order_and_duplicates(chdb) -> None:
     assert chdb.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == unique
     agg = chdb.query(
         "SELECT uniqExactMerge(offered) AS offered, uniqExactMerge(answered) AS answered, "
-        "uniqExactMerge(abandoned) AS abandoned, arraySum(maxMapMerge(answer_waits).2) AS waits, "
-        "arraySum(maxMapMerge(bridge).2) AS bridge "
+        "uniqExactMerge(abandoned) AS abandoned, "
+        "arraySum(arrayMap(x -> bitAnd(x, 268435455), groupUniqArrayMerge(answer_waits))) AS waits, "
+        "arraySum(arrayMap(x -> bitAnd(x, 268435455), groupUniqArrayMerge(bridge))) AS bridge "
         "FROM queue_interval_stats WHERE tenant_id = 'acme' AND queue_id = 'sales'")[0]
     assert agg == {"offered": 2, "answered": 1, "abandoned": 1, "waits": 12_345, "bridge": 60_000}
 
