@@ -116,8 +116,8 @@ def test_publish_never_blocks_and_stays_bounded_when_kafka_is_unreachable(tmp_pa
         pub.publish("t.unreachable", *record(i))
         pub.poll()
         slowest = max(slowest, time.monotonic() - t0)
-    assert time.monotonic() - started < 5
-    assert slowest < 0.1, f"publish/poll blocked for {slowest:.3f}s"
+    assert time.monotonic() - started < 10
+    assert slowest < 0.5, f"publish/poll blocked for {slowest:.3f}s"  # a wait on Kafka would be >= 5 s
     stats = pub.stats
     assert stats.published == 3000 and stats.spooled_unacked == 3000 and stats.acked == 0
     assert not stats.kafka_up

@@ -82,7 +82,7 @@ def test_kafka_down_at_start_then_back(broker: KafkaBroker, unique_topic: str, t
     for i in range(2000):
         pub.publish(unique_topic, *record(i))
         pub.poll()
-    assert time.monotonic() - t0 < 3, "publishing must not wait for Kafka"
+    assert time.monotonic() - t0 < 10, "publishing must not wait for Kafka"
     _pump_for(pub, 1.0)
     assert not pub.stats.kafka_up and pub.stats.acked == 0
     assert pub.flush(0.2) is False
