@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from random import Random
 from typing import Protocol
 
 import orjson
@@ -26,6 +27,7 @@ import structlog
 from ccod_fs.simulator.commands import run_api
 from ccod_fs.simulator.connection import ClientConnection, ConnectionOptions, Sendable
 from ccod_fs.simulator.model import NodeIdentity
+from ccod_fs.simulator.originate import originate_events, parse_originate
 from ccod_fs.simulator.state import TRACKED_EVENTS, SwitchState
 from ccod_fs.simulator.subscription import FORMATS
 from ccod_fs.simulator.synth import StaticEvent, agent_status_event, api_event, background_job_event
@@ -102,6 +104,7 @@ class SimulatorServer:
         self._clock_wall = time.monotonic()
         self.state.started_us = self._clock_us
         self.connected = threading.Condition()
+        self._rng = Random(self.node.core_uuid)  # fresh ids for originated legs, reproducible per node
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -304,30 +307,54 @@ class SimulatorServer:
         elif verb == "exit":
             conn.disconnect(command_reply("+OK bye"))
         elif verb == "api":
-            conn.send_bytes(api_response(self._api(rest)))
+            body, later = self._api(rest)
+            conn.send_bytes(api_response(body))
+            self._fire_numbered(later)
         elif verb == "bgapi":
             self._bgapi(conn, rest, headers.get("Job-UUID"))
         else:
             conn.send_bytes(command_reply("-ERR command not found"))
 
-    def _api(self, line: str) -> str:
-        """Run an api command; like FreeSWITCH, the API event is numbered first but sent last."""
+    def _api(self, line: str) -> tuple[str, list[Sendable]]:
+        """Run an api command; returns its reply and the events to fire after the reply.
+
+        Like FreeSWITCH, the API event is numbered when the command starts but sent after
+        the events the command caused (an originate's channel events, an agent-status-change).
+        """
         now = self.now_us()
         command, _, argument = line.strip().partition(" ")
         api_seq = self._take_seq()
-        result = run_api(self.state, line, now)
-        for agent, status in result.status_changes:
-            seq = self._take_seq()
-            self.fire(StaticEvent(agent_status_event(self.node, now, seq, agent, status), now, seq))
+        later: list[Sendable] = []
+        if command == "originate":
+            request = parse_originate(argument)
+            if request is None:
+                body = "-ERR INVALID_URL\n"
+            else:
+                body, before, later = originate_events(request, self.node, now, self._rng)
+                self._fire_numbered(before)
+        else:
+            result = run_api(self.state, line, now)
+            body = result.body
+            for agent, status in result.status_changes:
+                seq = self._take_seq()
+                self.fire(StaticEvent(agent_status_event(self.node, now, seq, agent, status), now, seq))
         self.fire(StaticEvent(api_event(self.node, now, api_seq, command, argument), now, api_seq))
-        return result.body
+        return body, later
+
+    def _fire_numbered(self, events: list[Sendable]) -> None:
+        for ev in events:
+            ev.seq = self._take_seq()
+        self._flush(events)
+        if events:
+            self._advance_clock(max(getattr(ev, "ts", 0) for ev in events))
 
     def _bgapi(self, conn: ClientConnection, line: str, job_uuid: str | None = None) -> None:
         job = job_uuid or str(uuid.uuid4())
         conn.send_bytes(command_reply(f"+OK Job-UUID: {job}", ("Job-UUID", job)))
         command, _, argument = line.strip().partition(" ")
-        body = self._api(line)
+        body, later = self._api(line)
         now = self.now_us()
         seq = self._take_seq()
         event = background_job_event(self.node, now, seq, job, command, argument.strip(), body)
         self.fire(StaticEvent(event, now, seq))
+        self._fire_numbered(later)

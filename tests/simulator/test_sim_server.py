@@ -336,3 +336,41 @@ def test_pace_follows_the_event_clock(server: SimulatorServer) -> None:
     assert 1.2 <= elapsed <= 6.0
     assert len(client.wait_events(398)) == 398
     client.close()
+
+
+def test_bgapi_originate_plays_the_captured_outbound_leg_for_the_request(server: SimulatorServer) -> None:
+    client = EslTestClient(server.port)
+    client.login(PASSWORD)
+    server.wait_for_subscribers(1)
+    client.send("bgapi originate {origination_caller_id_number=7001,origination_caller_id_name=Globex,"
+                "ccod_tenant=globex,ccod_direction=outbound}sofia/external/5559999@10.0.0.1:5060 &park()")
+    drain(client)
+    events = client.events()
+    names = [e.name for e in events]
+    assert names[:13] == ["CHANNEL_OUTGOING", "CHANNEL_STATE", "CHANNEL_CREATE", "CHANNEL_ORIGINATE",
+                          "CHANNEL_STATE", "CHANNEL_STATE", "CHANNEL_PROGRESS", "CHANNEL_CALLSTATE", "CODEC",
+                          "CODEC", "CHANNEL_ANSWER", "CHANNEL_CALLSTATE", "CALL_UPDATE"]
+    assert names[13:15] == ["API", "BACKGROUND_JOB"]
+    assert names[-3:] == ["CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY", "CHANNEL_STATE"]
+    leg = events[0].headers["Unique-ID"]
+    assert events[14].body == f"+OK {leg}\n"
+    complete = next(e for e in events if e.name == "CHANNEL_HANGUP_COMPLETE")
+    assert complete.headers["variable_ccod_tenant"] == "globex"
+    assert complete.headers["Caller-Destination-Number"] == "5559999"
+    assert complete.headers["Hangup-Cause"] == "NORMAL_CLEARING"
+    # The API event is numbered first (as FreeSWITCH does) and every number is used once.
+    seqs = [int(e.headers["Event-Sequence"]) for e in events]
+    assert seqs[13] == min(seqs) and sorted(seqs) == list(range(min(seqs), min(seqs) + len(seqs)))
+
+
+def test_api_originate_to_a_failing_endpoint_fails_like_the_capture(server: SimulatorServer) -> None:
+    client = EslTestClient(server.port)
+    client.login(PASSWORD)
+    server.wait_for_subscribers(1)
+    client.send("api originate {originate_timeout=5,ccod_tenant=acme}sofia/external/5553009@127.0.0.1:5099 &park()")
+    drain(client)
+    reply = next(f for f in client.frames if f.content_type == "api/response")
+    assert reply.body == b"-ERR NORMAL_TEMPORARY_FAILURE\n"
+    hangup = next(e for e in client.events() if e.name == "CHANNEL_HANGUP_COMPLETE")
+    assert hangup.headers["Hangup-Cause"] == "NORMAL_TEMPORARY_FAILURE"
+    assert [e.name for e in client.events()][-2:] == ["CHANNEL_DESTROY", "CHANNEL_STATE"]
