@@ -76,6 +76,41 @@ def measure_publisher(bootstrap: str, messages: Sequence[Message], topic: str | 
             publisher.close()
 
 
+def measure_publisher_sustained(bootstrap: str, messages: Sequence[Message], seconds: float,
+                                topic: str | None = None, poll_every: int = 100) -> tuple[float, list[float]]:
+    """Publish ``messages`` in a loop for ``seconds``; overall events/s (until all acked) and per-10 s rates."""
+    topic = topic or _fresh_topic(bootstrap)
+    with tempfile.TemporaryDirectory(prefix="bench-spool-") as tmp:
+        publisher = DurablePublisher(bootstrap=bootstrap, spool_dir=Path(tmp), client_id="bench-sustained")
+        publisher.start()
+        try:
+            publisher.publish(topic, b"warm-up", b"warm-up")
+            if not publisher.flush(60):
+                raise RuntimeError(f"publisher could not reach Kafka at {bootstrap}: {publisher.stats}")
+            base_acked = publisher.stats.acked
+            publish, poll = publisher.publish, publisher.poll
+            start = window_start = time.perf_counter()
+            window_acked = base_acked
+            windows: list[float] = []
+            sent = 0
+            while time.perf_counter() - start < seconds:
+                for i, (key, value) in enumerate(messages):
+                    publish(topic, key, value)
+                    if i % poll_every == 0:
+                        poll()
+                sent += len(messages)
+                now = time.perf_counter()
+                if now - window_start >= 10:
+                    acked = publisher.stats.acked
+                    windows.append((acked - window_acked) / (now - window_start))
+                    window_acked, window_start = acked, now
+            if not publisher.flush(120):
+                raise RuntimeError(f"publisher did not drain: {publisher.stats}")
+            return sent / (time.perf_counter() - start), windows
+        finally:
+            publisher.close()
+
+
 def _fresh_topic(bootstrap: str, partitions: int = 4) -> str:
     topic = f"bench.esl-ingest.{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: partitions})
@@ -100,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="events per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=1024, help="bytes per event")
+    parser.add_argument("--sustain", type=float, default=0.0,
+                        help="also run the publisher alone for this many seconds (acked rate per 10 s)")
     args = parser.parse_args(argv)
 
     broker = None
@@ -111,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
         bootstrap = broker.bootstrap
     try:
         raw, pub = run(bootstrap, n=args.messages, rounds=args.rounds, size=args.size)
+        if args.sustain:
+            overall, windows = measure_publisher_sustained(bootstrap, make_messages(20_000, args.size), args.sustain)
+            print(f"sustained {args.sustain:.0f} s: {overall:,.0f} events/s overall (until acked); per 10 s acked: "
+                  + ", ".join(f"{w:,.0f}" for w in windows))
     finally:
         if broker is not None:
             broker.close()
