@@ -38,6 +38,15 @@ def heartbeat_templates() -> TemplateSet:
 
 
 @cache
+@cache
+def registration_templates() -> TemplateSet:
+    """An agent phone registering: sofia::pre_register, register_attempt, register, MESSAGE_QUERY."""
+    events = load_scenario_events("inbound-queue")
+    first = next(i for i, ev in enumerate(events) if ev.subclass == "sofia::pre_register")
+    return compile_events(events[first:first + 4], {events[first].get("from-user"): "ext"})
+
+
+@cache
 def _hold_template(tpl: EventTemplate, name: str) -> EventTemplate:
     """A CHANNEL_HOLD/UNHOLD built on a bridged leg's channel event (same channel headers)."""
     file, func, line, callstate = _HOLD_WHERE[name]
@@ -114,7 +123,16 @@ class NodeLoad:
         node = node or self.node
         seq = seq_start
         start = self.simulation.profile.start_us
-        for agent in (a for q in self.queues for a in q.agents):
+        registration = registration_templates()
+        agents = [a for q in self.queues for a in q.agents]
+        step = min(10_000, SECOND // max(len(agents), 1))
+        for k, agent in enumerate(agents):  # phones register (in the second before start), then log in
+            at = start - SECOND + k * step
+            ctx = RenderContext(node, [], {"ext": agent.split("@")[0]}, shifts=[at - registration.first_ts])
+            for tpl in registration.templates:
+                yield StreamEvent(tpl, ctx, ctx.warp(tpl.ts), seq)
+                seq += 1
+        for agent in agents:
             yield StaticEvent(agent_status_event(node, start, seq, agent, "Available"), start, seq)
             seq += 1
         for ev in self._merged(node, start):

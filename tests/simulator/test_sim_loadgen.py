@@ -197,3 +197,18 @@ def test_both_wire_formats_decode_to_the_same_headers(fmt: str) -> None:
         as_plain = decode_plain_body(ev.payload("plain"))
         assert as_json.headers == as_plain.headers
         assert as_json.body == as_plain.body
+
+
+def test_agents_register_and_log_in_before_the_first_call() -> None:
+    simulation, streams = run()
+    for node_index, events in enumerate(streams):
+        agents = [a for q in simulation.queues if q.node == node_index for a in q.agents]
+        head = events[: 5 * len(agents)]
+        registered = [e["from-user"] for e in head if e.get("Event-Subclass") == "sofia::register"]
+        assert registered == [a.split("@")[0] for a in agents]
+        assert Counter(e["Event-Name"] for e in head)["MESSAGE_QUERY"] == len(agents)
+        logged_in = [e["CC-Agent"] for e in head if e.get("CC-Action") == "agent-status-change"]
+        assert logged_in == agents
+        assert all(e["CC-Agent-Status"] == "Available" for e in head if e.get("CC-Action"))
+        register = next(e for e in head if e.get("Event-Subclass") == "sofia::register")
+        assert register["effective_caller_id_name"] == f"Extension {register['from-user']}"
