@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from random import Random
 from typing import Protocol
@@ -315,7 +315,7 @@ class SimulatorServer:
         else:
             conn.send_bytes(command_reply("-ERR command not found"))
 
-    def _api(self, line: str) -> tuple[str, list[Sendable]]:
+    def _api(self, line: str) -> tuple[str, Sequence[Sendable]]:
         """Run an api command; returns its reply and the events to fire after the reply.
 
         Like FreeSWITCH, the API event is numbered when the command starts but sent after
@@ -324,7 +324,7 @@ class SimulatorServer:
         now = self.now_us()
         command, _, argument = line.strip().partition(" ")
         api_seq = self._take_seq()
-        later: list[Sendable] = []
+        later: Sequence[Sendable] = []
         if command == "originate":
             request = parse_originate(argument)
             if request is None:
@@ -341,10 +341,10 @@ class SimulatorServer:
         self.fire(StaticEvent(api_event(self.node, now, api_seq, command, argument), now, api_seq))
         return body, later
 
-    def _fire_numbered(self, events: list[Sendable]) -> None:
+    def _fire_numbered(self, events: Sequence[Sendable]) -> None:
         for ev in events:
             ev.seq = self._take_seq()
-        self._flush(events)
+        self._flush(list(events))
         if events:
             self._advance_clock(max(getattr(ev, "ts", 0) for ev in events))
 

@@ -48,7 +48,9 @@ QUEUE_FIELDS = (
 
 def _s(headers: dict[str, object], name: str) -> str:
     value = headers.get(name, "")
-    return value if isinstance(value, str) else "|".join(str(v) for v in value)  # type: ignore[union-attr]
+    if isinstance(value, str):
+        return value
+    return "|".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 @dataclass(slots=True)
