@@ -29,7 +29,7 @@ from ccod_fs.contract import envelope as envelope_module
 from ccod_fs.contract.events import EVENT_TYPES
 
 Record = dict[str, Any]
-Check = Callable[[Any], Any]
+Check = Callable[[Any], Record]
 
 
 class Reject(Exception):
@@ -70,129 +70,135 @@ def ts_ms(value: Any) -> int:
     return base + ((h * 60 + mi) * 60 + s) * 1000 + millis
 
 
-def _check_uuid(value: Any) -> str:
-    if type(value) is not str or _UUID.fullmatch(value) is None:
-        raise Reject
-    return value
+class _Gen:
+    """Source code and constants of the generated checks (straight-line code: no per-field calls)."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {"Reject": Reject, "_MISSING": _MISSING, "_ts_ms": ts_ms,
+                                   "_uuid": _UUID.fullmatch}
+        self.models: dict[type[BaseModel], str] = {}
+
+    def const(self, value: Any) -> str:
+        name = f"_c{len(self.ns)}"
+        self.ns[name] = value
+        return name
 
 
-def _constraints(metadata: list[Any]) -> tuple[list[Callable[[Any], bool]], bool]:
-    """Predicates for annotated-types constraints, and whether the value is a contract UtcMs."""
-    preds: list[Callable[[Any], bool]] = []
+_MISSING = object()
+
+
+def _constraint_lines(gen: _Gen, metadata: list[Any]) -> tuple[list[str], bool]:
+    """Checks on ``v`` for annotated-types constraints, and whether ``v`` is a contract UtcMs."""
+    lines: list[str] = []
     utc_ms = False
     for m in metadata:
         if isinstance(m, annotated_types.Ge):
-            preds.append(lambda v, b=m.ge: v >= b)
+            lines.append(f"if not v >= {gen.const(m.ge)}: raise Reject")
         elif isinstance(m, annotated_types.Le):
-            preds.append(lambda v, b=m.le: v <= b)
+            lines.append(f"if not v <= {gen.const(m.le)}: raise Reject")
         elif isinstance(m, annotated_types.Gt):
-            preds.append(lambda v, b=m.gt: v > b)
+            lines.append(f"if not v > {gen.const(m.gt)}: raise Reject")
         elif isinstance(m, annotated_types.Lt):
-            preds.append(lambda v, b=m.lt: v < b)
+            lines.append(f"if not v < {gen.const(m.lt)}: raise Reject")
         elif isinstance(m, annotated_types.MinLen):
-            preds.append(lambda v, b=m.min_length: len(v) >= b)
+            lines.append(f"if len(v) < {int(m.min_length)}: raise Reject")
         elif isinstance(m, annotated_types.MaxLen):
-            preds.append(lambda v, b=m.max_length: len(v) <= b)
+            lines.append(f"if len(v) > {int(m.max_length)}: raise Reject")
         elif type(m).__name__ == "_PydanticGeneralMetadata" and set(vars(m)) == {"pattern"}:
-            rx = re.compile(vars(m)["pattern"])
+            rx = gen.const(re.compile(vars(m)["pattern"]).search)
             # Python's '$' also matches before a final newline; leave any newline to pydantic
-            preds.append(lambda v, rx=rx: "\n" not in v and rx.search(v) is not None)
+            lines.append(f"if '\\n' in v or {rx}(v) is None: raise Reject")
         elif getattr(m, "func", None) is envelope_module._to_utc_ms:
             utc_ms = True
         else:
             raise Unsupported(repr(m))
-    return preds, utc_ms
+    return lines, utc_ms
 
 
-def _compile_type(tp: Any, metadata: list[Any]) -> tuple[Check, bool]:
-    """Check for one annotation; returns (check, accepts_none)."""
+def _type_lines(gen: _Gen, tp: Any, metadata: list[Any]) -> tuple[list[str], bool]:
+    """Lines that validate and normalise ``v`` in place; returns (lines, accepts_none)."""
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         inner, *extra = typing.get_args(tp)
-        return _compile_type(inner, [*extra, *metadata])
+        return _type_lines(gen, inner, [*extra, *metadata])
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         non_none = [a for a in args if a is not type(None)]
         if len(non_none) != 1 or len(args) != 2:
             raise Unsupported(str(tp))
-        check, _ = _compile_type(non_none[0], metadata)
-        return check, True
-    preds, utc_ms = _constraints(metadata)
+        lines, _ = _type_lines(gen, non_none[0], metadata)
+        return lines, True
+    constraints, utc_ms = _constraint_lines(gen, metadata)
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
-        if not all(type(a) is str for a in allowed):
+        if not all(type(a) is str for a in allowed) or constraints:
             raise Unsupported(str(tp))
-        allowed_set = frozenset(allowed)
-
-        def check_literal(v: Any) -> Any:
-            if type(v) is not str or v not in allowed_set:
-                raise Reject
-            return v
-
-        return check_literal, False
+        return [f"if type(v) is not str or v not in {gen.const(frozenset(allowed))}: raise Reject"], False
     if tp is datetime:
-        if not utc_ms or preds:
+        if not utc_ms or constraints:
             raise Unsupported("datetime without the contract's UtcMs validator")
-        return ts_ms, False
+        return ["v = _ts_ms(v)"], False
     if tp is uuid.UUID:
-        if preds:
+        if constraints:
             raise Unsupported("constrained UUID")
-        return _check_uuid, False
+        return ["if type(v) is not str or _uuid(v) is None: raise Reject"], False
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return compile_model(tp), False
+        if constraints:
+            raise Unsupported(str(tp))
+        return [f"v = {_compile_model(gen, tp)}(v)"], False
     if tp in (str, int, bool):
-        exact = tp
-
-        def check_scalar(v: Any) -> Any:
-            if type(v) is not exact:
-                raise Reject
-            for p in preds:
-                if not p(v):
-                    raise Reject
-            return v
-
-        return check_scalar, False
+        return [f"if type(v) is not {tp.__name__}: raise Reject", *constraints], False
     raise Unsupported(str(tp))
 
 
-def compile_model(model: type[BaseModel]) -> Check:
-    """A check for one model: exact keys, every field checked, defaults filled in."""
+def _compile_model(gen: _Gen, model: type[BaseModel]) -> str:
+    """Generate ``check_<Model>(d) -> record`` into the namespace; returns its name."""
+    if model in gen.models:
+        return gen.models[model]
     if model.model_config.get("extra") != "forbid":
         raise Unsupported(f"{model.__name__} allows extra keys")
-    fields: list[tuple[str, Check, bool, bool, Any]] = []
-    for name, info in model.model_fields.items():
+    fname = f"check_{model.__name__}"
+    allowed = gen.const(frozenset(model.model_fields))
+    body = [f"def {fname}(d):", f"    if type(d) is not dict or not {allowed}.issuperset(d): raise Reject"]
+    outs = []
+    for i, (name, info) in enumerate(model.model_fields.items()):
         if info.alias or info.default_factory is not None:
             raise Unsupported(f"{model.__name__}.{name}")
-        check, nullable = _compile_type(info.annotation, list(info.metadata))
-        required = info.is_required()
-        default = None if required else info.default
-        if default is not None and not isinstance(default, str | int | bool):
-            raise Unsupported(f"{model.__name__}.{name} default")
-        fields.append((name, check, nullable, required, default))
-    allowed = frozenset(model.model_fields)
+        lines, nullable = _type_lines(gen, info.annotation, list(info.metadata))
+        body.append(f"    v = d.get({name!r}, _MISSING)")
+        if info.is_required():
+            body.append("    if v is _MISSING: raise Reject")
+        else:
+            default = info.default
+            if default is not None and type(default) not in (str, int, bool):
+                raise Unsupported(f"{model.__name__}.{name} default")
+            body.append(f"    if v is _MISSING: v = {gen.const(default)}")
+        guard = "elif v is not None:" if nullable else "else:"
+        if info.is_required():
+            guard = "if v is not None:" if nullable else "if True:"
+        body.append(f"    {guard}")
+        body += [f"        {ln}" for ln in lines]
+        body.append(f"    f{i} = v")
+        outs.append(f"{name!r}: f{i}")
+    body.append("    return {" + ", ".join(outs) + "}")
+    exec(compile("\n".join(body), f"<fastcheck {model.__name__}>", "exec"), gen.ns)
+    gen.models[model] = fname
+    return fname
 
-    def check_model(d: Any) -> Record:
-        if type(d) is not dict or not allowed.issuperset(d):
-            raise Reject
-        out: Record = {}
-        for name, check, nullable, required, default in fields:
-            if name in d:
-                v = d[name]
-                out[name] = None if v is None and nullable else check(v)
-            elif required:
-                raise Reject
-            else:
-                out[name] = default
-        return out
 
-    return check_model
+def compile_model(model: type[BaseModel], gen: _Gen | None = None) -> Check:
+    """A check for one model: exact keys, every field checked, defaults filled in."""
+    gen = gen or _Gen()
+    check: Check = gen.ns[_compile_model(gen, model)]
+    return check
 
 
 def _compile_all() -> dict[str, Check]:
     out: dict[str, Check] = {}
+    gen = _Gen()
     for type_name, cls in EVENT_TYPES.items():
         try:
-            out[type_name] = compile_model(cls)
+            out[type_name] = compile_model(cls, gen)
         except Unsupported:
             continue  # this event type is always validated by pydantic
     return out
