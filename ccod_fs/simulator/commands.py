@@ -28,7 +28,7 @@ class ApiResult:
     status_changes: list[tuple[str, str]] = field(default_factory=list)  # (agent, new status)
 
 
-def _uptime(us: int) -> str:
+def uptime_text(us: int) -> str:
     seconds, micro = divmod(max(us, 0), 1_000_000)
     minutes, sec = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
@@ -42,7 +42,7 @@ def status_text(state: SwitchState, now_us: int) -> str:
     with state.lock:
         live, since, peak = len(state.channels), state.sessions_since_start, state.peak_sessions
     return (
-        f"UP {_uptime(now_us - state.started_us)}\n"
+        f"UP {uptime_text(now_us - state.started_us)}\n"
         "FreeSWITCH (Version 1.11.3-dev  64bit) is ready\n"
         f"{since} session(s) since startup\n"
         f"{live} session(s) - peak {peak}, last 5min {peak} \n"

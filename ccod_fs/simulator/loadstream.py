@@ -10,17 +10,19 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from random import Random
 
 from ccod_fs.simulator.archetypes import archetype
 from ccod_fs.simulator.capture_data import load_scenario_events
+from ccod_fs.simulator.commands import uptime_text
 from ccod_fs.simulator.loadgen import SECOND, CallPlan, LoadSimulation
-from ccod_fs.simulator.model import NodeIdentity
+from ccod_fs.simulator.model import FsEvent, NodeIdentity
+from ccod_fs.simulator.render import render_event
 from ccod_fs.simulator.state import SwitchState
 from ccod_fs.simulator.stream import StreamEvent, fresh_uuids
-from ccod_fs.simulator.synth import StaticEvent, agent_status_event
+from ccod_fs.simulator.synth import StaticEvent, agent_status_event, encode_json, encode_plain
 from ccod_fs.simulator.template import EventTemplate, RenderContext, TemplateSet, compile_events
 
 HEARTBEAT_US = 20 * SECOND
@@ -54,6 +56,54 @@ def _hold_template(tpl: EventTemplate, name: str) -> EventTemplate:
              "Event-Calling-Line-Number": line, "Channel-Call-State": callstate}
     headers = [(key, (fixed[key],) if key in fixed else value) for key, value in tpl.headers]
     return replace(tpl, name=name, headers=headers, json_fmt=None, plain_fmt=None)
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """What a node's HEARTBEAT reports about sessions, counted from the channels it created."""
+
+    booted_us: int
+    live: int = 0
+    since_start: int = 0
+    peak: int = 0
+
+    def created(self) -> None:
+        self.live += 1
+        self.since_start += 1
+        self.peak = max(self.peak, self.live)
+
+    def snapshot(self) -> SessionStats:
+        return SessionStats(self.booted_us, self.live, self.since_start, self.peak)
+
+
+class HeartbeatEvent:
+    """The captured HEARTBEAT with this node's uptime and session counters filled in."""
+
+    __slots__ = ("_cache", "seq", "source", "stats", "ts")
+
+    def __init__(self, source: StreamEvent, stats: SessionStats) -> None:
+        self.source = source
+        self.stats = stats
+        self.ts = source.ts
+        self.seq = source.seq
+        self._cache: dict[str, bytes] = {}
+
+    name = "HEARTBEAT"
+    subclass = ""
+
+    def event(self) -> FsEvent:
+        base = render_event(self.source.tpl, self.source.ctx, self.seq)
+        up_us = self.ts - self.stats.booted_us
+        live, peak = str(self.stats.live), str(self.stats.peak)
+        fresh = {"Up-Time": uptime_text(up_us), "Uptime-msec": str(up_us // 1000), "Session-Count": live,
+                 "Session-Since-Startup": str(self.stats.since_start), "Session-Peak-Max": peak,
+                 "Session-Peak-FiveMin": peak}
+        return FsEvent([(k, fresh.get(k, v)) for k, v in base.headers], base.body)
+
+    def payload(self, fmt: str) -> bytes:
+        if fmt not in self._cache:
+            self._cache[fmt] = encode_json(self.event()) if fmt == "json" else encode_plain(self.event())
+        return self._cache[fmt]
 
 
 class CallStream:
@@ -119,7 +169,9 @@ class NodeLoad:
             [(q.full, "0") for q in self.queues],
         )
 
-    def events(self, node: NodeIdentity | None = None, seq_start: int = 1) -> Iterator[StreamEvent | StaticEvent]:
+    def events(
+        self, node: NodeIdentity | None = None, seq_start: int = 1
+    ) -> Iterator[StreamEvent | StaticEvent | HeartbeatEvent]:
         node = node or self.node
         seq = seq_start
         start = self.simulation.profile.start_us
@@ -140,9 +192,10 @@ class NodeLoad:
             seq += 1
             yield ev
 
-    def _merged(self, node: NodeIdentity, start: int) -> Iterator[StreamEvent]:
+    def _merged(self, node: NodeIdentity, start: int) -> Iterator[StreamEvent | HeartbeatEvent]:
         heap: list[tuple[int, int, StreamEvent, Iterator[StreamEvent]]] = []
         order = 0
+        stats = SessionStats(booted_us=start - 2 * SECOND)
 
         def push(it: Iterator[StreamEvent]) -> None:
             nonlocal order
@@ -154,17 +207,32 @@ class NodeLoad:
         push(self._heartbeats(node, start))
         plans = iter(self.plans)
         pending = next(plans, None)
+        pending_start = self._start(pending) if pending is not None else 0
         while heap or pending is not None:
-            while pending is not None and (not heap or self._start(pending) <= heap[0][0]):
+            while pending is not None and (not heap or pending_start <= heap[0][0]):
                 push(CallStream(pending, node).events())
                 pending = next(plans, None)
+                pending_start = self._start(pending) if pending is not None else 0
             if not heap:
                 break
-            _ts, _, ev, it = heapq.heappop(heap)
-            if ev.tpl.name == "HEARTBEAT" and not heap and pending is None:
-                return  # the last call is over: stop the heartbeat clock
+            _ts, _, ev, it = heap[0]
+            following = next(it, None)
+            if following is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (following.ts, order, following, it))
+                order += 1
+            name = ev.tpl.name
+            if name == "CHANNEL_CREATE":
+                stats.created()
+            elif name == "CHANNEL_DESTROY":
+                stats.live -= 1
+            elif name == "HEARTBEAT":
+                if len(heap) <= 1 and pending is None:
+                    return  # the last call is over: stop the heartbeat clock
+                yield HeartbeatEvent(ev, stats.snapshot())
+                continue
             yield ev
-            push(it)
 
     @staticmethod
     def _start(plan: CallPlan) -> int:

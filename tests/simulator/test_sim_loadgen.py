@@ -212,3 +212,21 @@ def test_agents_register_and_log_in_before_the_first_call() -> None:
         assert all(e["CC-Agent-Status"] == "Available" for e in head if e.get("CC-Action"))
         register = next(e for e in head if e.get("Event-Subclass") == "sofia::register")
         assert register["effective_caller_id_name"] == f"Extension {register['from-user']}"
+
+
+def test_heartbeats_every_20s_report_the_nodes_live_sessions() -> None:
+    _, streams = run()
+    for events in streams:
+        live = since = 0
+        beats = []
+        for e in events:
+            if e["Event-Name"] == "CHANNEL_CREATE":
+                live, since = live + 1, since + 1
+            elif e["Event-Name"] == "CHANNEL_DESTROY":
+                live -= 1
+            elif e["Event-Name"] == "HEARTBEAT":
+                assert e["Session-Count"] == str(live) and e["Session-Since-Startup"] == str(since)
+                beats.append(int(str(e["Event-Date-Timestamp"])))
+        assert len(beats) > 10
+        assert {b - a for a, b in itertools.pairwise(beats)} == {20_000_000}
+        assert max(int(str(e["Session-Count"])) for e in events if e["Event-Name"] == "HEARTBEAT") > 0
