@@ -167,3 +167,10 @@ def simulate_main(argv: Sequence[str] | None = None) -> int:
         return run_simulator(opts)
     except KeyboardInterrupt:
         return 130
+
+
+if __name__ == "__main__":
+    from ccod_fs.logs import configure_logging
+
+    configure_logging()  # logs to stderr; stdout carries only the nodes' JSON lines
+    raise SystemExit(simulate_main())

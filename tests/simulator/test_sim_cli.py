@@ -1,0 +1,53 @@
+"""``simulate_main``: one port per node, plays to subscribed clients, writes the ground truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sim_helpers import EslTestClient
+
+from ccod_fs.simulator.cli import parse_args
+
+
+def test_password_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CCOD_SIM_PASSWORD", raising=False)
+    with pytest.raises(SystemExit):
+        parse_args(["--calls", "3"])
+    monkeypatch.setenv("CCOD_SIM_PASSWORD", "from-env")
+    assert parse_args(["--calls", "3"]).password == "from-env"
+
+
+def test_two_nodes_play_their_share_and_the_truth_file_matches(tmp_path: Path) -> None:
+    truth_path = tmp_path / "truth.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccod_fs.simulator.cli", "--password", "cli-secret", "--nodes", "2",
+         "--calls", "40", "--seed", "4", "--start-us", "1800000000000000", "--truth", str(truth_path),
+         "--wait-timeout-s", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        nodes = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        clients = []
+        for node in nodes:
+            client = EslTestClient(node["port"])
+            client.login("cli-secret", "event json CHANNEL_CREATE CUSTOM callcenter::info")
+            clients.append(client)
+        assert proc.wait(60) == 0
+        truth = json.loads(truth_path.read_text())
+        for node, client in zip(nodes, clients, strict=True):
+            client.read_until(lambda c=client: c.eof, timeout=30)
+            events = client.events()
+            assert {e.headers["Core-UUID"] for e in events} == {node["core_uuid"]}
+            joined = {e.headers["CC-Member-Session-UUID"] for e in events
+                      if e.headers.get("CC-Action") == "member-queue-start"}
+            expected = {c["caller_uuid"] for c in truth["calls"] if c["node"] == node["node"]}
+            assert joined == expected and expected
+            client.close()
+        assert sum(t["offered"] for t in truth["totals"]) == len(truth["calls"]) == 40
+    finally:
+        proc.kill()
