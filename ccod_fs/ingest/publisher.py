@@ -257,6 +257,7 @@ class PublisherStats:
     replayed: int
     kafka_up: bool
     last_error: str | None
+    spool_bytes: int = 0
 
 
 class DurablePublisher:
@@ -396,8 +397,10 @@ class DurablePublisher:
         if self._connector is not None:
             self._connector.join(timeout=timeout)
         producer, self._producer = self._producer, None
-        if producer is not None:
-            producer.close(timeout=1 if flushed else 0)
+        for old in [producer, *self._retired]:
+            if old is not None:
+                old.close(timeout=1 if flushed and old is producer else 0)
+        self._retired.clear()
         if self._reader is not None:
             self._reader.close()
         self._commit()
@@ -410,7 +413,7 @@ class DurablePublisher:
         return PublisherStats(
             published=self._published, acked=self._acked,
             spooled_unacked=self._spool.next_seq - self._acked_pos, replayed=self._replayed,
-            kafka_up=self._kafka_up, last_error=self._last_error)
+            kafka_up=self._kafka_up, last_error=self._last_error, spool_bytes=self._spool.size_bytes)
 
     # -- internals ---------------------------------------------------------------------------
     def _pump(self, budget: int) -> None:
@@ -619,6 +622,9 @@ class DurablePublisher:
                 continue
             backoff = 0.2
             self._want_producer.clear()
+            if self._closing.is_set():  # close() ran while this one was being built
+                producer.close(timeout=0)
+                return
             self._producer = producer
             self._kafka_up = True
             log.info("publisher.producer_ready", bootstrap=self.bootstrap, client_id=self.client_id)

@@ -12,6 +12,8 @@ Layout of ``directory``:
       body = u64 seq | u16 topic_len | i32 key_len (-1: no key) | topic | key | value
 
   ``seq`` is a global, gap-free sequence number; a segment's name is the seq of its first frame.
+- ``LOCK``: held with ``flock`` while a process has the spool open: a second process (a second
+  ingest for the same node) fails to open it instead of interleaving records.
 - ``ack.ckpt``: 12 bytes, ``u64 acked_seq | u32 crc32c`` (little endian): every record with
   ``seq < acked_seq`` is confirmed by Kafka. Replaced atomically (write temp file, rename).
 
@@ -35,6 +37,7 @@ thread (``request_sync``) or inline (``sync``), so a machine crash loses at most
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
@@ -52,6 +55,7 @@ FRAME_HEAD = struct.Struct("<II")
 BODY_HEAD = struct.Struct("<QHi")
 CHECKPOINT = struct.Struct("<QI")
 CHECKPOINT_FILE = "ack.ckpt"
+LOCK_FILE = "LOCK"
 SEGMENT_SUFFIX = ".seg"
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 _HEAD_LEN = FRAME_HEAD.size + BODY_HEAD.size
@@ -59,6 +63,10 @@ _HEAD_LEN = FRAME_HEAD.size + BODY_HEAD.size
 
 class SpoolError(Exception):
     """The spool cannot be used (bad directory, record too large, closed)."""
+
+
+class SpoolLockedError(SpoolError):
+    """Another process has this spool open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +170,14 @@ class Spool:
         self._sync_wanted = threading.Event()
         self._sync_thread: threading.Thread | None = None
         self._closing = False
+        self._lock_fd: int | None = None
         self.sync_errors = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         """Recover the directory (see module doc) and get ready to append."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock()
         checkpoint = self._read_checkpoint()
         paths = sorted(self.directory.glob("*" + SEGMENT_SUFFIX))
         last_valid = -1
@@ -211,6 +221,9 @@ class Spool:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         self._opened = False
 
     # -- properties ------------------------------------------------------------------------
@@ -231,6 +244,11 @@ class Spool:
     @property
     def segment_count(self) -> int:
         return len(self._segments)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk (segments) plus bytes still buffered: what an outage costs in disk space."""
+        return sum(seg.size for seg in self._segments) + len(self._buf)
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, topic: str, key: bytes | None, value: bytes) -> int:
@@ -366,6 +384,15 @@ class Spool:
         finally:
             os.close(fd)
         return seg
+
+    def _lock(self) -> None:
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolLockedError(f"spool {self.directory} is in use by another process") from None
+        self._lock_fd = fd
 
     def _read_checkpoint(self) -> int:
         path = self.directory / CHECKPOINT_FILE

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ccod_fs.ingest.spool import CHECKPOINT_FILE, MAGIC, Spool, SpoolError, SpoolReader
+from ccod_fs.ingest.spool import CHECKPOINT_FILE, MAGIC, Spool, SpoolError, SpoolLockedError, SpoolReader
 
 
 def _open(directory: Path, **kw: int) -> Spool:
@@ -191,3 +191,15 @@ def test_sync_thread_and_inline_sync(tmp_path: Path) -> None:
     assert spool.sync_errors == 0
     spool.close()
     assert os.path.getsize(_segments(tmp_path)[0]) > len(MAGIC)
+
+
+def test_a_second_process_cannot_open_a_spool_in_use(tmp_path: Path) -> None:
+    first = _open(tmp_path)
+    _fill(first, 3)
+    with pytest.raises(SpoolLockedError, match="in use"):
+        Spool(tmp_path).open()
+    assert first.size_bytes > 0
+    first.close()
+    second = _open(tmp_path)  # released on close (and by the kernel when a process dies)
+    assert second.next_seq == 3
+    second.close()
