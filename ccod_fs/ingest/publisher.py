@@ -41,6 +41,7 @@ from kafka.partitioner.default import DefaultPartitioner
 from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.memory_records import MemoryRecordsBuilder
 from kafka.record.util import encode_varint
+from kafka.util import ensure_valid_topic_name
 
 from ccod_fs.ingest.spool import Spool, SpoolReader
 
@@ -295,7 +296,8 @@ class DurablePublisher:
         self._cache_valid = True
         self._reader: SpoolReader | None = None
         self._pushback: list[tuple[int, str, bytes | None, bytes]] = []  # read from disk, not yet handed over
-        self._known_topics: set[str] = set()
+        self._known_topics: set[str] = set()  # metadata known to the current producer
+        self._valid_topics: set[str] = set()  # names checked at publish
         self._fatal: BaseException | None = None
         self._generation = 0  # bumped whenever the producer is discarded
         self._published = 0
@@ -337,6 +339,12 @@ class DurablePublisher:
             raise ValueError("key and value must be bytes")
         if len(value) + (len(key) if key else 0) > self._max_record_bytes:
             raise ValueError(f"record of {len(value)} bytes exceeds Kafka's max_request_size")
+        if topic not in self._valid_topics:
+            try:
+                ensure_valid_topic_name(topic)
+            except TypeError as exc:
+                raise ValueError(str(exc)) from exc
+            self._valid_topics.add(topic)
         seq = self._spool.append(topic, key, value)
         self._published += 1
         if self._cache_valid:

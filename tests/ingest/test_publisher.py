@@ -292,3 +292,17 @@ def test_append_record_writes_the_bytes_kafka_python_would(compression: int) -> 
     assert bytes(ours.buffer()) == bytes(theirs.buffer())
     batch = next(iter(MemoryRecords(bytes(ours.buffer()))))
     assert len(list(batch)) == appended
+
+
+def test_records_kafka_could_never_take_are_refused_before_the_spool(tmp_path: Path) -> None:
+    pub = DurablePublisher(bootstrap=dead_bootstrap(), spool_dir=tmp_path, client_id="test-refuse")
+    pub.start()
+    try:
+        for topic, key, value in [("bad topic!", b"k", b"v"), ("", b"k", b"v"), ("t", "str-key", b"v"),
+                                  ("t", b"k", "str-value"), ("t", b"k", b"x" * 2_000_000)]:
+            with pytest.raises(ValueError):
+                pub.publish(topic, key, value)  # type: ignore[arg-type]
+        pub.publish("t.ok", None, b"v")
+        assert pub.stats.published == 1 and pub.stats.spooled_unacked == 1
+    finally:
+        pub.close(timeout=0.2)
