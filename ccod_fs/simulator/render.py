@@ -1,9 +1,10 @@
 """Templates + a render context -> events, as structures (pure) or as wire payload bytes.
 
 The structured form (:func:`render_event`) is the reference; the byte forms
-(:func:`render_json`, :func:`render_plain`) precompile each template once into a
-``%``-format string so a rendering is one string format plus a few slot lookups,
-which is what lets the simulator feed tens of thousands of events per second.
+(:func:`render_json`, :func:`render_plain`) precompile each template once into its
+literal pieces and a C-level picker of slot values, so a rendering is a slice
+assignment and one ``join`` (4x faster than ``%``-formatting a 5 KB string), which
+is what lets the simulator feed tens of thousands of events per second.
 """
 
 from __future__ import annotations
@@ -75,26 +76,41 @@ def render_event(tpl: EventTemplate, ctx: RenderContext, seq: int) -> FsEvent:
 # -- precompiled byte forms -----------------------------------------------------------------------
 
 
-def _fmt_literal(text: str) -> str:
-    return text.replace("%", "%%")
+_HOLE = object()  # where a slot value goes in a compiled template
+Compiled = tuple[list[str], Callable[[list[str]], tuple[str, ...]]]
 
 
-def _compile_json(tpl: EventTemplate) -> tuple[str, Callable[[list[str]], tuple[str, ...]]]:
-    out: list[str] = ["{"]
+def _literals(out: list[object]) -> list[str]:
+    """Literal text and holes -> [lit, hole, lit, hole, ..., lit] with holes as ``""`` placeholders."""
+    pieces: list[str] = []
+    run: list[str] = []
+    for item in out:
+        if item is _HOLE:
+            pieces.append("".join(run))
+            pieces.append("")
+            run = []
+        else:
+            run.append(item)  # type: ignore[arg-type]
+    pieces.append("".join(run))
+    return pieces
+
+
+def _compile_json(tpl: EventTemplate) -> Compiled:
+    out: list[object] = ["{"]
     slots: list[Slot] = []
 
     def emit(parts: Parts) -> None:
         out.append('"')
         for part in parts:
             if type(part) is str:
-                out.append(_fmt_literal(json_escape(part)))
+                out.append(json_escape(part))
             else:
-                out.append("%s")
+                out.append(_HOLE)
                 slots.append(part)
         out.append('"')
 
     for n, (name, value) in enumerate(tpl.headers):
-        out.append(("," if n else "") + '"' + _fmt_literal(json_escape(name)) + '":')
+        out.append(("," if n else "") + '"' + json_escape(name) + '":')
         if isinstance(value, list):
             out.append("[")
             for k, item in enumerate(value):
@@ -105,26 +121,26 @@ def _compile_json(tpl: EventTemplate) -> tuple[str, Callable[[list[str]], tuple[
         else:
             emit(value)
     if tpl.body is not None:
-        out.append(',"_body":"%s"')
+        out += [',"_body":"', _HOLE, '"']
         slots.append(("body",))
     out.append("}")
-    return "".join(out), _getter(tpl, slots)
+    return _literals(out), _getter(tpl, slots)
 
 
-def _compile_plain(tpl: EventTemplate) -> tuple[str, Callable[[list[str]], tuple[str, ...]]]:
-    out: list[str] = []
+def _compile_plain(tpl: EventTemplate) -> Compiled:
+    out: list[object] = []
     slots: list[Slot] = []
 
     def emit(parts: Parts) -> None:
         for part in parts:
             if type(part) is str:
-                out.append(_fmt_literal(url_encode_cached(part)))
+                out.append(url_encode_cached(part))
             else:
-                out.append("%s")
+                out.append(_HOLE)
                 slots.append(part)
 
     for name, value in tpl.headers:
-        out.append(_fmt_literal(name) + ": ")
+        out.append(name + ": ")
         if isinstance(value, list):
             # ARRAY::a|:b, URL-encoded as a whole: the separators become %3A%3A and %7C%3A.
             emit(("ARRAY::",))
@@ -137,9 +153,9 @@ def _compile_plain(tpl: EventTemplate) -> tuple[str, Callable[[list[str]], tuple
         out.append("\n")
     out.append("\n")
     if tpl.body is not None:
-        out.append("%s")
+        out.append(_HOLE)
         slots.append(("body",))
-    return "".join(out), _getter(tpl, slots)
+    return _literals(out), _getter(tpl, slots)
 
 
 def _getter(tpl: EventTemplate, slots: list[Slot]) -> Callable[[list[str]], tuple[str, ...]]:
@@ -176,28 +192,32 @@ def render_json(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
     """The ``text/event-json`` payload (one object, no trailing newline)."""
     if tpl.json_fmt is None:
         tpl.json_fmt = _compile_json(tpl)
-    fmt, pick = tpl.json_fmt
+    literals, pick = tpl.json_fmt
     values = _context_values(tpl, ctx, "json")
     values[0] = str(seq)
     if tpl.body is not None:
         body = _join(tpl.body, ctx, 0)
         values[1] = json_escape(body)
         values[2] = str(len(body.encode()))
-    return (fmt % pick(values)).encode()
+    pieces = literals.copy()
+    pieces[1::2] = pick(values)
+    return "".join(pieces).encode()
 
 
 def render_plain(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
     """The ``text/event-plain`` payload (URL-encoded values, inner Content-Length + body)."""
     if tpl.plain_fmt is None:
         tpl.plain_fmt = _compile_plain(tpl)
-    fmt, pick = tpl.plain_fmt
+    literals, pick = tpl.plain_fmt
     values = _context_values(tpl, ctx, "plain")
     values[0] = str(seq)
     if tpl.body is not None:
         body = _join(tpl.body, ctx, 0)
         values[1] = body
         values[2] = str(len(body.encode()))
-    return (fmt % pick(values)).encode()
+    pieces = literals.copy()
+    pieces[1::2] = pick(values)
+    return "".join(pieces).encode()
 
 
 def plain_value(value: HeaderValue) -> str:

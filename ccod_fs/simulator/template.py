@@ -84,8 +84,8 @@ class EventTemplate:
     body: Parts | None
     unique_id: int | None = None  # index into the uuid table of this event's Unique-ID
     table: SlotTable = field(default_factory=SlotTable)
-    json_fmt: tuple[str, Callable[[list[str]], tuple[str, ...]]] | None = None
-    plain_fmt: tuple[str, Callable[[list[str]], tuple[str, ...]]] | None = None
+    json_fmt: tuple[list[str], Callable[[list[str]], tuple[str, ...]]] | None = None
+    plain_fmt: tuple[list[str], Callable[[list[str]], tuple[str, ...]]] | None = None
 
 
 @dataclass(slots=True)
