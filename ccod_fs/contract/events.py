@@ -10,11 +10,14 @@ topic version, never an edit in place; adding an optional field is compatible.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from uuid import UUID
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ccod_fs.contract.envelope import Envelope, UtcMs
+from ccod_fs.contract.envelope import Envelope, Source, UtcMs
 
 
 class Payload(BaseModel):
@@ -395,8 +398,57 @@ def parse_event(data: bytes | str) -> Envelope:
     return event
 
 
+def _plain_fields(cls: type[BaseModel]) -> bool:
+    """Whether every field of ``cls`` holds only values orjson writes exactly as pydantic does."""
+    if cls.model_config.get("extra") != "forbid" or cls.__pydantic_computed_fields__:
+        return False
+    for field in cls.model_fields.values():
+        if field.exclude or field.alias or field.serialization_alias or not _plain_type(field.annotation):
+            return False
+    decorators = cls.__pydantic_decorators__
+    return not (decorators.field_serializers or decorators.model_serializers)
+
+
+def _plain_type(tp: Any) -> bool:
+    if tp in (str, int, bool, type(None), datetime, UUID):
+        return True
+    origin = get_origin(tp)
+    if origin is Literal:
+        return all(type(arg) in (str, bool) or arg is None for arg in get_args(tp))
+    if origin is Annotated:
+        return _plain_type(get_args(tp)[0])
+    if origin in (Union, UnionType):
+        return all(_plain_type(arg) for arg in get_args(tp))
+    return isinstance(tp, type) and issubclass(tp, BaseModel) and _plain_fields(tp)
+
+
+# Events whose fields are str/int/bool/None/datetimes/UUIDs/nested such models: orjson writes
+# them byte for byte as pydantic's ``to_json`` does (a test pins it), at a fraction of the cost.
+_ORJSON_EVENTS: frozenset[type[Envelope]] = frozenset(cls for cls in EVENT_CLASSES if _plain_fields(cls))
+
+
+_ORJSON_PAYLOADS: frozenset[type[BaseModel]] = frozenset(
+    cls.model_fields["payload"].annotation for cls in _ORJSON_EVENTS  # type: ignore[misc]
+)
+
+
 def serialize_event(event: Envelope) -> bytes:
-    """The wire form on Kafka: compact JSON, ``occurred_at`` as ISO-8601 with milliseconds."""
+    """The wire form on Kafka: compact JSON, ``occurred_at`` as ISO-8601 with milliseconds.
+
+    The same bytes as pydantic's ``to_json``: orjson on the model's fields for the plain event
+    classes (the ingest's hot path), pydantic for anything orjson would not write identically.
+    """
+    if type(event) in _ORJSON_EVENTS:
+        fields = event.__dict__
+        source, payload = fields["source"], fields["payload"]
+        if type(source) is Source and type(payload) in _ORJSON_PAYLOADS:
+            flat = fields.copy()
+            flat["source"] = source.__dict__
+            flat["payload"] = payload.__dict__
+            try:
+                return orjson.dumps(flat, option=orjson.OPT_UTC_Z)
+            except TypeError:  # e.g. an int beyond 64 bits: pydantic writes it
+                pass
     return event.__pydantic_serializer__.to_json(event)
 
 

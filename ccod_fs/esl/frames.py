@@ -25,6 +25,12 @@ _FRAME_START = re.compile(
 )
 
 
+# An event frame's outer headers exactly as FreeSWITCH sends them: parsed in one regex step. Anything else
+# (command replies, odd headers, garbage) takes the general path below. At most 7 digits: under 16 MiB.
+_EVENT_HEAD = re.compile(rb"Content-Length: ([0-9]{1,7})\nContent-Type: (text/event-json|text/event-plain)\n\n")
+_CONTENT_TYPES = {b"text/event-json": "text/event-json", b"text/event-plain": "text/event-plain"}
+
+
 @dataclass(slots=True)
 class Frame:
     """One ESL frame: outer headers (as sent, not URL-decoded) and the raw body."""
@@ -78,45 +84,76 @@ class FrameParser:
 
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            if self._pending is not None and len(buf) < self._need:
+                return []  # still inside a body: no copy, no scan
+            data = bytes(buf)
+            buf.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
         frames: list[Frame] = []
+        append = frames.append
+        head_match = _EVENT_HEAD.match
+        size = len(data)
         pos = 0
-        while True:
-            if self._pending is not None:
-                if len(buf) - pos < self._need:
+        pending = self._pending
+        if pending is not None:
+            end = self._need
+            if size < end:  # a fresh read that does not finish the body yet
+                buf += data
+                return frames
+            append(Frame(pending, data[:end]))
+            self._pending = None
+            pos = end
+        while pos < size:
+            # The common case, one regex step: an event frame's two outer headers, then its body.
+            m = head_match(data, pos)
+            if m is not None:
+                length = int(m[1])
+                end = m.end()
+                headers = {"Content-Length": m[1].decode(), "Content-Type": _CONTENT_TYPES[m[2]]}
+                if end + length > size:
+                    self._pending = headers
+                    self._need = length
+                    pos = end
                     break
-                end = pos + self._need
-                frames.append(Frame(self._pending, bytes(buf[pos:end])))
-                self._pending = None
-                pos = end
+                append(Frame(headers, data[end:end + length]))
+                pos = end + length
                 continue
             # Tolerate stray blank lines between frames (FreeSWITCH never sends them, but harmless).
-            while pos < len(buf) and buf[pos] == 0x0A:
+            while pos < size and data[pos] == 0x0A:
                 pos += 1
-            cut = buf.find(b"\n\n", pos)
+            cut = data.find(b"\n\n", pos)
             if cut < 0:
-                if len(buf) - pos > MAX_HEADER_BLOCK:
-                    pos = self._resync(pos, FrameError("header-too-large", "no blank line within 64 KiB",
-                                                       bytes(buf[pos:pos + 512])))
+                if size - pos > MAX_HEADER_BLOCK:
+                    pos = self._resync(data, pos, FrameError("header-too-large", "no blank line within 64 KiB",
+                                                             data[pos:pos + 512]))
                     continue
                 break
             if cut - pos > MAX_HEADER_BLOCK:
-                pos = self._resync(pos, FrameError("header-too-large", "header block over 64 KiB",
-                                                   bytes(buf[pos:pos + 512])))
+                pos = self._resync(data, pos, FrameError("header-too-large", "header block over 64 KiB",
+                                                         data[pos:pos + 512]))
                 continue
+            block = data[pos:cut]
             try:
-                headers = _parse_header_block(bytes(buf[pos:cut]))
-                length = self._content_length(headers, bytes(buf[pos:cut]))
+                headers = _parse_header_block(block)
+                length = self._content_length(headers, block)
             except FrameError as exc:
-                pos = self._resync(pos, exc)
+                pos = self._resync(data, pos, exc)
                 continue
             pos = cut + 2
             if length:
-                self._pending = headers
-                self._need = length
+                if pos + length > size:
+                    self._pending = headers
+                    self._need = length
+                    break
+                append(Frame(headers, data[pos:pos + length]))
+                pos += length
             else:
-                frames.append(Frame(headers))
-        del buf[:pos]
+                append(Frame(headers))
+        if pos < size:
+            buf += data[pos:] if pos else data
         return frames
 
     @staticmethod
@@ -124,21 +161,21 @@ class FrameParser:
         raw = headers.get("Content-Length")
         if raw is None:
             return 0
-        if not raw.isdigit():
+        if not (raw.isdigit() and raw.isascii()):
             raise FrameError("invalid-content-length", f"Content-Length {raw[:40]!r} is not a number", block)
         length = int(raw)
         if length > MAX_CONTENT_LENGTH:
             raise FrameError("content-length-too-large", f"Content-Length {length} over 16 MiB", block)
         return length
 
-    def _resync(self, pos: int, error: FrameError) -> int:
+    def _resync(self, data: bytes, pos: int, error: FrameError) -> int:
         """Record ``error`` and skip to the next plausible frame start after ``pos``."""
-        match = _FRAME_START.search(self._buf, pos + 1)
-        end = match.start() if match else len(self._buf)
-        if match is None and len(self._buf) - pos < MAX_HEADER_BLOCK:
+        match = _FRAME_START.search(data, pos + 1)
+        end = match.start() if match else len(data)
+        if match is None and len(data) - pos < MAX_HEADER_BLOCK:
             # Keep a tail: the next frame's start may still be arriving.
-            end = max(pos + 1, len(self._buf) - 64)
-        error.raw = bytes(self._buf[pos:end])[:65536]
+            end = max(pos + 1, len(data) - 64)
+        error.raw = data[pos:end][:65536]
         self.errors.append(error)
         return end
 
