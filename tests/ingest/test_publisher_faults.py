@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_publisher import assert_exactly_once_in_order, read_topic, record
+from test_publisher_kafka import assert_exactly_once_in_order, read_topic, record
 
 from ccod_fs.devservices import KafkaBroker
 from ccod_fs.ingest.publisher import DurablePublisher, ensure_topics

@@ -137,7 +137,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from tests.ingest.test_publisher import record
+from tests.ingest.test_publisher_kafka import record
 from ccod_fs.ingest.publisher import DurablePublisher
 pub = DurablePublisher(bootstrap={bootstrap!r}, spool_dir=Path({spool!r}), client_id="child")
 pub.start()
