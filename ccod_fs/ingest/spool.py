@@ -414,10 +414,11 @@ class Spool:
         finally:
             os.close(fd)
 
-    def _segment_for(self, seq: int) -> int:
-        for index, seg in enumerate(self._segments):
-            if seg.first_seq <= seq < seg.end_seq:
-                return index
+    def _segment_for(self, seq: int) -> _Segment:
+        """The segment holding ``seq``, else the first one after it (records lost to corruption are skipped)."""
+        for seg in self._segments:
+            if seq < seg.end_seq and seg.end_seq > seg.first_seq:
+                return seg
         raise SpoolError(f"seq {seq} is not in the spool")
 
 
@@ -472,7 +473,10 @@ class SpoolReader:
     def _open_segment(self) -> None:
         self._close_fd()
         self._frames = None
-        seg = self._spool._segments[self._spool._segment_for(self.next_seq)]
+        seg = self._spool._segment_for(self.next_seq)
+        if seg.first_seq > self.next_seq:
+            log.error("spool.gap_skipped", from_seq=self.next_seq, to_seq=seg.first_seq, path=str(seg.path))
+            self.next_seq = seg.first_seq
         self._seg = seg
         self._fd = os.open(seg.path, os.O_RDONLY)
         self._offset = len(MAGIC)

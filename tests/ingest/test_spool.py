@@ -203,3 +203,16 @@ def test_a_second_process_cannot_open_a_spool_in_use(tmp_path: Path) -> None:
     second = _open(tmp_path)  # released on close (and by the kernel when a process dies)
     assert second.next_seq == 3
     second.close()
+
+
+def test_a_lost_middle_segment_is_skipped_not_fatal(tmp_path: Path) -> None:
+    spool = _open(tmp_path, segment_bytes=10_000, write_buffer_bytes=2048)
+    _fill(spool, 600)
+    spool.close()
+    segments = _segments(tmp_path)
+    lost = segments[len(segments) // 2]
+    lost_first, lost_end = int(lost.stem), int(segments[len(segments) // 2 + 1].stem)
+    lost.unlink()  # disk corruption took a whole segment
+    reopened = _open(tmp_path, segment_bytes=10_000)
+    assert [r[0] for r in _read_all(reopened)] == [i for i in range(600) if not lost_first <= i < lost_end]
+    reopened.close()
