@@ -71,7 +71,9 @@ def schemas(out_dir: str | None) -> None:
         click.echo(str(path))
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+)
 @click.pass_context
 def simulate(ctx: click.Context) -> None:
     """ESL simulator: serve simulated FreeSWITCH nodes (see --help of the simulator)."""
