@@ -11,7 +11,7 @@ import bisect
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from random import Random
 
 from ccod_fs.simulator.archetypes import archetype
@@ -22,7 +22,7 @@ from ccod_fs.simulator.model import FsEvent, NodeIdentity
 from ccod_fs.simulator.render import render_event
 from ccod_fs.simulator.state import SwitchState
 from ccod_fs.simulator.stream import StreamEvent, fresh_uuids
-from ccod_fs.simulator.synth import StaticEvent, agent_status_event, encode_json, encode_plain
+from ccod_fs.simulator.synth import LazyEvent, agent_status_event, encode_json, encode_plain
 from ccod_fs.simulator.template import EventTemplate, RenderContext, TemplateSet, compile_events
 
 HEARTBEAT_US = 20 * SECOND
@@ -171,7 +171,7 @@ class NodeLoad:
 
     def events(
         self, node: NodeIdentity | None = None, seq_start: int = 1
-    ) -> Iterator[StreamEvent | StaticEvent | HeartbeatEvent]:
+    ) -> Iterator[StreamEvent | LazyEvent | HeartbeatEvent]:
         node = node or self.node
         seq = seq_start
         start = self.simulation.profile.start_us
@@ -185,7 +185,10 @@ class NodeLoad:
                 yield StreamEvent(tpl, ctx, ctx.warp(tpl.ts), seq)
                 seq += 1
         for agent in agents:
-            yield StaticEvent(agent_status_event(node, start, seq, agent, "Available"), start, seq)
+            login = LazyEvent(partial(agent_status_event, node, start, agent=agent, status="Available"), start,
+                              "CUSTOM", "callcenter::info")
+            login.seq = seq
+            yield login
             seq += 1
         for ev in self._merged(node, start):
             ev.seq = seq

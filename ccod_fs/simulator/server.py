@@ -29,6 +29,7 @@ from ccod_fs.simulator.connection import ClientConnection, ConnectionOptions, Se
 from ccod_fs.simulator.model import NodeIdentity
 from ccod_fs.simulator.originate import originate_events, parse_originate
 from ccod_fs.simulator.state import TRACKED_EVENTS, SwitchState
+from ccod_fs.simulator.stream import Prerendered
 from ccod_fs.simulator.subscription import FORMATS
 from ccod_fs.simulator.synth import StaticEvent, agent_status_event, api_event, background_job_event
 from ccod_fs.simulator.wire import AUTH_REQUEST, api_response, command_reply
@@ -209,9 +210,15 @@ class SimulatorServer:
             configure = getattr(scenario, "configure", None)
             if configure is not None:
                 configure(self.state)
+            # Event-Sequence is the ingest's idempotency key with Core-UUID: never reuse a number.
+            # A replay keeps its captured gaps in a reserved span; other streams are numbered here.
+            span = getattr(scenario, "seq_span", None)
             with self._lock:
                 seq_start = self._next_seq
-            self.broadcast_stream(scenario.events(self.node, seq_start), pace, handle)
+                if callable(span):
+                    self._next_seq += span()
+            renumber = not callable(span) and not isinstance(scenario, Prerendered)
+            self.broadcast_stream(scenario.events(self.node, seq_start), pace, handle, renumber)
         except BaseException as exc:  # reported through handle.wait()
             handle.error = exc
             log.error("esl_sim_play_failed", error=repr(exc))
@@ -219,7 +226,9 @@ class SimulatorServer:
             handle.finished = time.perf_counter()
             handle.done.set()
 
-    def broadcast_stream(self, events: Iterable[Sendable], pace: float | None, handle: PlayHandle) -> None:
+    def broadcast_stream(
+        self, events: Iterable[Sendable], pace: float | None, handle: PlayHandle, renumber: bool = False
+    ) -> None:
         batch: list[Sendable] = []
         first_ts: int | None = None
         wall0 = time.monotonic()
@@ -233,8 +242,11 @@ class SimulatorServer:
                 delay = due - time.monotonic()
                 if delay > 0:
                     self._flush(batch)
+                    handle.events += len(batch)
                     batch = []
                     time.sleep(delay)
+            if renumber:
+                ev.seq = self._take_seq()
             batch.append(ev)
             max_seq = max(max_seq, ev.seq)
             last_ts = max(last_ts, ts)

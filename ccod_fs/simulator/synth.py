@@ -7,6 +7,8 @@ client's command text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from ccod_fs.simulator.encoding import url_encode
@@ -68,6 +70,28 @@ def encode_json(event: FsEvent) -> bytes:
 def encode_plain(event: FsEvent) -> bytes:
     lines = "".join(f"{name}: {url_encode(plain_value(value))}\n" for name, value in event.headers)
     return (lines + "\n" + (event.body or "")).encode()
+
+
+class LazyEvent:
+    """A node-level event built when first sent, so the node can number it late."""
+
+    __slots__ = ("_build", "_cache", "name", "seq", "subclass", "ts")
+
+    def __init__(self, build: Callable[[int], FsEvent], ts: int, name: str, subclass: str = "") -> None:
+        self._build = build
+        self._cache: dict[str, bytes] = {}
+        self.name = name
+        self.subclass = subclass
+        self.ts = ts
+        self.seq = 0
+
+    def event(self) -> FsEvent:
+        return self._build(self.seq)
+
+    def payload(self, fmt: str) -> bytes:
+        if fmt not in self._cache:
+            self._cache[fmt] = encode_json(self.event()) if fmt == "json" else encode_plain(self.event())
+        return self._cache[fmt]
 
 
 class StaticEvent:

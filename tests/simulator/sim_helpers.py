@@ -80,6 +80,22 @@ class EslTestClient:
                 return
             self.frames.extend(self.parser.feed(data))
 
+    def pump(self, until, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+        """Keep reading (so the server never blocks on us) until ``until()`` holds."""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.1)
+        while not until():
+            if time.monotonic() > deadline:
+                raise TimeoutError("pump: condition not met")
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            if not data:
+                self.eof = True
+                return
+            self.frames.extend(self.parser.feed(data))
+
     def read_frames(self, count: int, timeout: float = 10.0) -> list[Frame]:
         self.read_until(lambda: len(self.frames) >= count, timeout)
         return self.frames[:count]

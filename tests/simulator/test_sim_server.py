@@ -374,3 +374,29 @@ def test_api_originate_to_a_failing_endpoint_fails_like_the_capture(server: Simu
     hangup = next(e for e in client.events() if e.name == "CHANNEL_HANGUP_COMPLETE")
     assert hangup.headers["Hangup-Cause"] == "NORMAL_TEMPORARY_FAILURE"
     assert [e.name for e in client.events()][-2:] == ["CHANNEL_DESTROY", "CHANNEL_STATE"]
+
+
+def test_event_sequence_is_never_reused_across_plays_and_concurrent_commands(server: SimulatorServer) -> None:
+    from ccod_fs.simulator.loadgen import LoadProfile, LoadSimulation
+    from ccod_fs.simulator.loadstream import NodeLoad
+
+    simulation = LoadSimulation(LoadProfile(calls=60, nodes=1, seed=8))
+    client = EslTestClient(server.port)
+    client.login(PASSWORD)
+    server.wait_for_subscribers(1)
+    first = server.play(NodeLoad(simulation, 0))
+    for _ in range(30):
+        client.send("api status")
+    client.pump(first.done.is_set)
+    first.wait()
+    for scenario in (CaptureReplay("inbound-queue"), NodeLoad(simulation, 0)):
+        handle = server.play(scenario)
+        client.pump(handle.done.is_set)
+        handle.wait()
+    drain(client)
+    seqs = [int(e.headers["Event-Sequence"]) for e in client.events()]
+    assert len(seqs) == len(set(seqs)) > 2 * 60 * 40
+    assert sum(1 for e in client.events() if e.headers.get("API-Command") == "status") == 30 + 2
+    # Only the replay's captured gaps are missing from the node's numbering.
+    replay = CaptureReplay("inbound-queue")
+    assert max(seqs) - min(seqs) + 1 - len(seqs) == replay.seq_span() - len(replay)
