@@ -3,8 +3,9 @@
 Used by the Kafka service and directly by the single-process demo (``Sink.write_events``).
 Re-delivery is harmless twice over: (1) a retried batch carries the same
 ``insert_deduplication_token`` per table, so a modern server drops the repeat block at once;
-(2) whatever gets through anyway (a batch re-cut after a crash, a replay) collapses in
-ReplacingMergeTree by event_id and merges idempotently in calls_partial/aggregates.
+(2) whatever gets through anyway (a batch re-cut after a crash, a replay) collapses by event id
+in the ReplacingMergeTree tables (read with FINAL), and the interval aggregates fed by
+materialized views keep only idempotent states (distinct call ids, sets keyed by call).
 """
 
 from __future__ import annotations
