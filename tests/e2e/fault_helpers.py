@@ -28,11 +28,11 @@ from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 from ccod_fs.ingest.spool import CHECKPOINT, CHECKPOINT_FILE, MAGIC, SEGMENT_SUFFIX, iter_frames
 from ccod_fs.ingest.subscriptions import is_subscribed
 from ccod_fs.simulator.commands import run_api
+from ccod_fs.simulator.connection import Sendable
 from ccod_fs.simulator.loadgen import LoadSimulation
 from ccod_fs.simulator.loadstream import NodeLoad
 from ccod_fs.simulator.model import NodeIdentity
 from ccod_fs.simulator.server import SimulatorServer
-from ccod_fs.simulator.stream import StreamEvent
 from ccod_fs.simulator.synth import StaticEvent
 
 Record = tuple[int, int, bytes | None, bytes]  # partition, offset, key, value
@@ -109,7 +109,7 @@ class SegmentedLoad:
         self.seq_gap = seq_gap
         self.pulled = 0
         self._segments = 0
-        self._stream: Iterator[StreamEvent | StaticEvent] = self.load.events(self.node, seq_start)
+        self._stream: Iterator[Sendable] = self.load.events(self.node, seq_start)
         self.exhausted = False
 
     def configure(self, server: SimulatorServer) -> None:
@@ -123,13 +123,13 @@ class SegmentedLoad:
         self._segments += 1
         return segment
 
-    def _next(self, offset: int) -> StreamEvent | StaticEvent | None:
+    def _next(self, offset: int) -> Sendable | None:
         ev = next(self._stream, None)
         if ev is None:
             self.exhausted = True
             return None
         if offset:
-            assert isinstance(ev, StreamEvent), "static events (agent logins) only open the stream"
+            assert not isinstance(ev, StaticEvent), "static events (numbered when built) only open the stream"
             ev.seq += offset
         self.pulled += 1
         if is_subscribed(ev.name, ev.subclass or None):
@@ -150,7 +150,7 @@ class Segment:
     played: int = 0
     subscribed: int = 0
 
-    def events(self, node: object = None, seq_start: int = 1) -> Iterator[StreamEvent | StaticEvent]:
+    def events(self, node: object = None, seq_start: int = 1) -> Iterator[Sendable]:
         offset = self.index * self.load.seq_gap
         started = time.monotonic()
         while self.max_events is None or self.played < self.max_events:
