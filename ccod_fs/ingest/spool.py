@@ -432,6 +432,7 @@ class SpoolReader:
         self._seg: _Segment | None = None
         self._offset = 0
         self._offset_seq = start_seq  # seq of the frame at _offset
+        self._frames_end = 0  # the segment size the current frame iterator reads up to
         self._frames: Iterator[tuple[int, SpoolRecord]] | None = None
 
     def take(self, max_records: int) -> list[SpoolRecord]:
@@ -444,7 +445,8 @@ class SpoolReader:
                 self._open_segment()
             assert self._seg is not None and self._fd is not None
             if self._frames is None:
-                self._frames = iter_frames(self._fd, self._offset, self._seg.size, self._offset_seq)
+                self._frames_end = self._seg.size
+                self._frames = iter_frames(self._fd, self._offset, self._frames_end, self._offset_seq)
             got = False
             for offset, record in self._frames:
                 self._offset = offset
@@ -461,7 +463,7 @@ class SpoolReader:
                 if self.next_seq >= self._seg.end_seq and self._seg is not spool._segments[-1]:
                     self._close_fd()
                     self._seg = None
-                elif not got and self.next_seq < self._seg.end_seq:
+                elif not got and self.next_seq < self._seg.end_seq and self._frames_end >= self._seg.size:
                     raise SpoolError(f"spool frame for seq {self.next_seq} unreadable in {self._seg.path}")
         return out
 

@@ -216,3 +216,17 @@ def test_a_lost_middle_segment_is_skipped_not_fatal(tmp_path: Path) -> None:
     reopened = _open(tmp_path, segment_bytes=10_000)
     assert [r[0] for r in _read_all(reopened)] == [i for i in range(600) if not lost_first <= i < lost_end]
     reopened.close()
+
+
+def test_reader_paused_exactly_at_the_written_end_resumes_after_more_writes(tmp_path: Path) -> None:
+    spool = _open(tmp_path)
+    reader = SpoolReader(spool, 0)
+    _fill(spool, 4)
+    assert [r.seq for r in reader.take(4)] == [0, 1, 2, 3]  # stops right at the end it knew
+    _fill(spool, 3, start=4)
+    assert [r.seq for r in reader.take(10)] == [4, 5, 6]
+    for i in range(7, 200):  # many small steps, each ending exactly at the written end
+        _fill(spool, 1, start=i)
+        assert [r.seq for r in reader.take(1)] == [i]
+    reader.close()
+    spool.close()
