@@ -23,7 +23,7 @@ from ccod_fs.simulator.render import render_event
 from ccod_fs.simulator.state import SwitchState
 from ccod_fs.simulator.stream import StreamEvent, fresh_uuids
 from ccod_fs.simulator.synth import LazyEvent, agent_status_event, encode_json, encode_plain
-from ccod_fs.simulator.template import EventTemplate, RenderContext, TemplateSet, compile_events
+from ccod_fs.simulator.template import EventTemplate, Parts, RenderContext, TemplateSet, compile_events
 
 HEARTBEAT_US = 20 * SECOND
 _HOLD_WHERE = {
@@ -42,10 +42,25 @@ def heartbeat_templates() -> TemplateSet:
 @cache
 @cache
 def registration_templates() -> TemplateSet:
-    """An agent phone registering: sofia::pre_register, register_attempt, register, MESSAGE_QUERY."""
+    """An agent phone registering: sofia::pre_register, register_attempt, register, MESSAGE_QUERY.
+
+    ``sofia::register`` lists the directory user's variables last; the captured switch had the
+    vanilla user (toll_allow ... callgroup), ccod-fs's directory (``fs-dialplan/directory``) gives
+    each agent ``ccod_tenant``, ``ccod_agent`` and ``user_context`` instead, so those replace them.
+    """
     events = load_scenario_events("inbound-queue")
     first = next(i for i, ev in enumerate(events) if ev.subclass == "sofia::pre_register")
-    return compile_events(events[first:first + 4], {events[first].get("from-user"): "ext"})
+    tset = compile_events(events[first:first + 4], {events[first].get("from-user"): "ext"})
+    for n, tpl in enumerate(tset.templates):
+        names = [name for name, _ in tpl.headers]
+        if tpl.subclass == "sofia::register" and "toll_allow" in names:
+            cut = names.index("toll_allow")
+            user_vars: list[tuple[str, Parts | list[Parts]]] = [
+                ("ccod_tenant", (("id", "tenant"),)), ("ccod_agent", (("id", "ext"),)),
+                ("user_context", ("default",)),
+            ]
+            tset.templates[n] = replace(tpl, headers=tpl.headers[:cut] + user_vars)
+    return tset
 
 
 @cache
@@ -180,7 +195,8 @@ class NodeLoad:
         step = min(10_000, SECOND // max(len(agents), 1))
         for k, agent in enumerate(agents):  # phones register (in the second before start), then log in
             at = start - SECOND + k * step
-            ctx = RenderContext(node, [], {"ext": agent.split("@")[0]}, shifts=[at - registration.first_ts])
+            ids = {"ext": agent.split("@")[0], "tenant": agent.split("@")[1]}
+            ctx = RenderContext(node, [], ids, shifts=[at - registration.first_ts])
             for tpl in registration.templates:
                 yield StreamEvent(tpl, ctx, ctx.warp(tpl.ts), seq)
                 seq += 1

@@ -210,8 +210,11 @@ def test_agents_register_and_log_in_before_the_first_call() -> None:
         logged_in = [e["CC-Agent"] for e in head if e.get("CC-Action") == "agent-status-change"]
         assert logged_in == agents
         assert all(e["CC-Agent-Status"] == "Available" for e in head if e.get("CC-Action"))
-        register = next(e for e in head if e.get("Event-Subclass") == "sofia::register")
-        assert register["effective_caller_id_name"] == f"Extension {register['from-user']}"
+        for register in (e for e in head if e.get("Event-Subclass") == "sofia::register"):
+            agent = next(a for a in agents if a.startswith(f"{register['from-user']}@"))
+            assert register["ccod_tenant"] == agent.split("@")[1]  # the directory's user variables
+            assert register["ccod_agent"] == register["from-user"]
+            assert list(register)[-3:] == ["ccod_tenant", "ccod_agent", "user_context"]
 
 
 def test_heartbeats_every_20s_report_the_nodes_live_sessions() -> None:
