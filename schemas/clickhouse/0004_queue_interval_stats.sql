@@ -1,7 +1,7 @@
 -- Per queue and 15-minute interval, fed by a materialized view over calls_partial inserts
 -- (one row per call event, so re-delivered events do reach it).
 -- Every state is idempotent so re-delivered events never double count: call counts are
--- uniqExact(call_id); per-call durations are sets (groupUniqArray) of one packed UInt64 per call
+-- uniqExact(cityHash64(call_id)); per-call durations are sets (groupUniqArray) of one packed UInt64 per call
 -- or bridge segment: 36 bits of cityHash64(id) << 28 | ms (capped at 2^28-1 ms = 74 h), so a
 -- duplicate adds the same element again. Unpack with bitAnd(x, 268435455). Keeping each wait
 -- lets a report apply any tenant's SL threshold later; 30/60-minute intervals merge 15-minute
@@ -14,9 +14,9 @@ CREATE TABLE IF NOT EXISTS queue_interval_stats
     tenant_id      LowCardinality(String),
     queue_id       LowCardinality(String),
     interval_start DateTime('UTC'),
-    offered        AggregateFunction(uniqExact, String),
-    answered       AggregateFunction(uniqExact, String),
-    abandoned      AggregateFunction(uniqExact, String),
+    offered        AggregateFunction(uniqExact, UInt64),
+    answered       AggregateFunction(uniqExact, UInt64),
+    abandoned      AggregateFunction(uniqExact, UInt64),
     answer_waits   AggregateFunction(groupUniqArray, UInt64),
     abandon_waits  AggregateFunction(groupUniqArray, UInt64),
     bridge         AggregateFunction(groupUniqArray, UInt64)
@@ -32,9 +32,9 @@ SELECT
     tenant_id,
     queue_id,
     toStartOfFifteenMinutes(at) AS interval_start,
-    uniqExactIfState(call_id, queued_at IS NOT NULL) AS offered,
-    uniqExactIfState(call_id, answered_at IS NOT NULL) AS answered,
-    uniqExactIfState(call_id, ifNull(outcome, '') = 'abandoned') AS abandoned,
+    uniqExactIfState(cityHash64(call_id), queued_at IS NOT NULL) AS offered,
+    uniqExactIfState(cityHash64(call_id), answered_at IS NOT NULL) AS answered,
+    uniqExactIfState(cityHash64(call_id), ifNull(outcome, '') = 'abandoned') AS abandoned,
     groupUniqArrayIfState(
         bitOr(bitShiftLeft(cityHash64(call_id) % 68719476736, 28), least(assumeNotNull(answer_wait_ms), 268435455)),
         answered_at IS NOT NULL) AS answer_waits,

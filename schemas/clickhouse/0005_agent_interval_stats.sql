@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS agent_interval_stats
     tenant_id      LowCardinality(String),
     agent_id       String,
     interval_start DateTime('UTC'),
-    answered       AggregateFunction(uniqExact, String),
+    answered       AggregateFunction(uniqExact, UInt64),
     bridge         AggregateFunction(groupUniqArray, UInt64),
     ring           AggregateFunction(groupUniqArray, UInt64)
 )
@@ -21,7 +21,7 @@ SELECT
     tenant_id,
     agent_id,
     toStartOfFifteenMinutes(at) AS interval_start,
-    uniqExactIfState(call_id, answered_at IS NOT NULL) AS answered,
+    uniqExactIfState(cityHash64(call_id), answered_at IS NOT NULL) AS answered,
     groupUniqArrayIfState(
         bitOr(bitShiftLeft(cityHash64(event_id) % 68719476736, 28), least(assumeNotNull(bridge_ms), 268435455)),
         bridge_ms IS NOT NULL) AS bridge,
