@@ -161,7 +161,7 @@ class FrameParser:
         raw = headers.get("Content-Length")
         if raw is None:
             return 0
-        if not (raw.isdigit() and raw.isascii()):
+        if not raw.isdigit():
             raise FrameError("invalid-content-length", f"Content-Length {raw[:40]!r} is not a number", block)
         length = int(raw)
         if length > MAX_CONTENT_LENGTH:

@@ -35,6 +35,7 @@ _NAMESPACE_SHA1 = hashlib.sha1(EVENT_ID_NAMESPACE.bytes)
 _UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID_SET = (0x8000 << 48) | (5 << 76)
 _from_bytes = int.from_bytes
+_SAFE_UNKNOWN = SafeUUID.unknown
 
 
 def event_id(core_uuid: str, event_sequence: int, index: int) -> UUID:
@@ -46,8 +47,9 @@ def event_id(core_uuid: str, event_sequence: int, index: int) -> UUID:
     digest = _NAMESPACE_SHA1.copy()
     digest.update(f"{core_uuid}:{event_sequence}:{index}".encode())
     value = _new(UUID)
-    _set(value, "int", (_from_bytes(digest.digest()[:16], "big") & _UUID_CLEAR) | _UUID_SET)
-    _set(value, "is_safe", SafeUUID.unknown)
+    # The first 16 of SHA-1's 20 bytes, without slicing: the top 128 of its 160 bits.
+    _set(value, "int", ((_from_bytes(digest.digest(), "big") >> 32) & _UUID_CLEAR) | _UUID_SET)
+    _set(value, "is_safe", _SAFE_UNKNOWN)
     return value
 
 
@@ -64,7 +66,7 @@ def _template(cls: type[BaseModel]) -> dict[str, Any]:
 
 def construct(cls: type[M], values: dict[str, Any]) -> M:
     """A model instance from already-valid values (unset optional fields take their defaults)."""
-    fields = _template(cls).copy()
+    fields = (_DEFAULTS.get(cls) or _template(cls)).copy()
     fields.update(values)  # keeps declaration order for known keys
     model = _new(cls)
     _set(model, "__dict__", fields)
@@ -167,17 +169,22 @@ class EventBuilder:
         occurred_at: datetime | None = None,
     ) -> None:
         out = self.out
-        type_ = _TYPES.get(cls) or _event_type(cls)
+        source = self._source
+        if source is None:
+            source = self._source = _complete(
+                Source,
+                {"service": SERVICE, "node": self.node, "core_uuid": self.core_uuid, "event_sequence": self.sequence},
+            )
         out.append(
             _complete(
                 cls,
                 {
                     "event_id": event_id(self.core_uuid, self.sequence, len(out)),
-                    "type": type_,
+                    "type": _TYPES.get(cls) or _event_type(cls),
                     "schema_version": SCHEMA_VERSION,
                     "tenant_id": tenant,
-                    "occurred_at": occurred_at or self.occurred_at,
-                    "source": self.source,
+                    "occurred_at": occurred_at or at(self.ts_us),
+                    "source": source,
                     "call_id": call_id,
                     "agent_id": agent_id,
                     "queue_id": queue_id,
