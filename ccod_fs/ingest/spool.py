@@ -275,10 +275,16 @@ class Spool:
         fd = self._fd
         assert fd is not None
         view = memoryview(self._buf)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        view.release()
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError:
+            # disk full or I/O error: cut any partial frame so later appends stay readable, keep the buffer
+            os.ftruncate(fd, seg.size)
+            raise
+        finally:
+            view.release()
         seg.size += len(self._buf)
         seg.end_seq = self._next_seq
         self._buf.clear()

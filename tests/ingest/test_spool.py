@@ -230,3 +230,30 @@ def test_reader_paused_exactly_at_the_written_end_resumes_after_more_writes(tmp_
         assert [r.seq for r in reader.take(1)] == [i]
     reader.close()
     spool.close()
+
+
+def test_a_failed_write_leaves_no_partial_frame_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import ccod_fs.ingest.spool as spool_module
+
+    spool = _open(tmp_path, write_buffer_bytes=1 << 30)
+    _fill(spool, 10)
+    spool.write_out()
+    _fill(spool, 10, start=10)
+    real_write = os.write
+
+    def half_then_disk_full(fd: int, data: bytes | memoryview) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool_module.os, "write", half_then_disk_full)
+    with pytest.raises(OSError):
+        spool.write_out()
+    monkeypatch.setattr(spool_module.os, "write", real_write)
+    spool.write_out()  # space is back: the buffered records go out intact
+    _fill(spool, 5, start=20)
+    spool.close()
+    reopened = _open(tmp_path)
+    assert _read_all(reopened) == _expected(25)
+    reopened.close()
