@@ -25,6 +25,7 @@ from ccod_fs.ingest.subscriptions import is_subscribed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "freeswitch"
 STREAMS = ("inbound-queue", "queue-edge-cases")
+ROUNDS = 15
 
 
 def _subscribed_stream(fmt: str) -> tuple[bytes, int]:
@@ -102,17 +103,18 @@ def main() -> None:
             greenswitch.esl.ESLEvent(body)
         return len(plain_bodies)
 
+    # Many short alternating rounds: on a shared, loaded machine, load swings then hit every side alike.
     rates = interleaved({
         "ours": ours,
         "decode_only": ours_decode_only,
         "normalize_only": ours_normalize_only,
         "serialize_only": ours_serialize_only,
         "greenswitch": theirs,
-    })
+    }, rounds=ROUNDS, min_seconds=0.15)
     print(f"events per pass: json={n_json} plain={n_plain} (subscribed events of both captures); "
           f"{len(envelopes)} canonical events per pass")
     for name, value in rates.items():
-        print(f"{name:>14}: {value:,.0f} events/s (median of 7)")
+        print(f"{name:>14}: {value:,.0f} events/s (median of {ROUNDS})")
     print("ours = frames + decode + normalize + serialize; decode_only = frames + decode; normalize_only and"
           " serialize_only run on pre-decoded events / pre-normalized envelopes (rates per ESL event)")
     ratio = rates["ours"] / rates["greenswitch"]
