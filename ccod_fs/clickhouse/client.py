@@ -139,6 +139,7 @@ def close_embedded() -> None:
 
 _new_uuid = UUID.__new__
 _set = object.__setattr__
+_UNKNOWN = SafeUUID.unknown  # enum member lookup is slow on the hot path
 
 
 def fast_uuid(text: str) -> UUID:
@@ -147,7 +148,7 @@ def fast_uuid(text: str) -> UUID:
         return UUID(text)
     u = _new_uuid(UUID)
     _set(u, "int", int(text.replace("-", ""), 16))
-    _set(u, "is_safe", SafeUUID.unknown)
+    _set(u, "is_safe", _UNKNOWN)
     return u
 
 

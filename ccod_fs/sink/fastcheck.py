@@ -43,31 +43,37 @@ class Unsupported(Exception):
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:Z|\+00:00)")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_day_ms: dict[str, int] = {}
+_second_ms_cache: dict[str, int] = {}
+
+
+def _second_ms(m: re.Match[str]) -> int:
+    """Epoch ms of the whole second in a matched timestamp, or Reject for an impossible date/time."""
+    try:
+        day = date(int(m[1]), int(m[2]), int(m[3])).toordinal() - _EPOCH_ORDINAL
+    except ValueError as exc:
+        raise Reject from exc
+    h, mi, s = int(m[4]), int(m[5]), int(m[6])
+    if h > 23 or mi > 59 or s > 59:
+        raise Reject
+    return day * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000
 
 
 def ts_ms(value: Any) -> int:
-    """Canonical UTC ISO-8601 text -> epoch ms (truncated), or Reject."""
+    """Canonical UTC ISO-8601 text -> epoch ms (truncated, like the contract), or Reject."""
     if type(value) is not str:
         raise Reject
     m = _TS.fullmatch(value)
     if m is None:
         raise Reject
-    day = value[:10]
-    base = _day_ms.get(day)
+    second = value[:19]
+    base = _second_ms_cache.get(second)
     if base is None:
-        try:
-            base = (date(int(m[1]), int(m[2]), int(m[3])).toordinal() - _EPOCH_ORDINAL) * 86_400_000
-        except ValueError as exc:
-            raise Reject from exc
-        if len(_day_ms) < 100_000:
-            _day_ms[day] = base
-    h, mi, s = int(m[4]), int(m[5]), int(m[6])
-    if h > 23 or mi > 59 or s > 59:
-        raise Reject
+        base = _second_ms(m)
+        if len(_second_ms_cache) > 200_000:
+            _second_ms_cache.clear()
+        _second_ms_cache[second] = base
     frac = m[7]
-    millis = int((frac + "00")[:3]) if frac else 0
-    return base + ((h * 60 + mi) * 60 + s) * 1000 + millis
+    return base + int((frac + "00")[:3]) if frac else base
 
 
 class _Gen:

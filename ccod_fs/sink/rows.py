@@ -1,8 +1,9 @@
 """Pure derivation: validated events (as records) -> column-wise rows per ClickHouse table.
 
 No I/O here. A *record* is an event as a plain dict with timestamps as epoch milliseconds and
-UUIDs as strings (see :mod:`ccod_fs.sink.fastcheck`); the Kafka path builds records straight
-from JSON, in-process callers pass models through :func:`derive_rows`. Each call event becomes
+UUIDs as strings (see :mod:`ccod_fs.sink.fastcheck`; event ids become ``uuid.UUID`` in the
+rows); the Kafka path builds records straight from JSON, in-process callers pass models
+through :func:`derive_rows`. Each call event becomes
 one narrow ``calls_partial`` row carrying only what that event knows about its call; ClickHouse
 folds them per call (the ``calls`` view), so batches can be cut anywhere and events may arrive
 late or twice.
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ccod_fs.clickhouse.client import fast_uuid
 from ccod_fs.contract.envelope import Envelope
 from ccod_fs.sink.fastcheck import Record, record_of
 
@@ -129,11 +131,11 @@ def call_facts(r: Record) -> dict[str, Any] | None:
 # ---- appending rows ----------------------------------------------------------------------------
 
 
-def _append_raw(cols: dict[str, list[Any]], r: Record) -> None:
+def _append_raw(cols: dict[str, list[Any]], r: Record, eid: Any) -> None:
     src = r["source"]
     cols["tenant_id"].append(r["tenant_id"])
     cols["occurred_at"].append(r["occurred_at"])
-    cols["event_id"].append(r["event_id"])
+    cols["event_id"].append(eid)
     cols["type"].append(r["type"])
     cols["schema_version"].append(r["schema_version"])
     cols["call_id"].append(r["call_id"] or "")
@@ -146,11 +148,11 @@ def _append_raw(cols: dict[str, list[Any]], r: Record) -> None:
     cols["payload"].append(r["payload_json"])
 
 
-def _append_call(cols: dict[str, list[Any]], r: Record, facts: dict[str, Any]) -> None:
+def _append_call(cols: dict[str, list[Any]], r: Record, facts: dict[str, Any], eid: Any) -> None:
     p = r["payload"]
     cols["tenant_id"].append(r["tenant_id"])
     cols["call_id"].append(r["call_id"])
-    cols["event_id"].append(r["event_id"])
+    cols["event_id"].append(eid)
     cols["type"].append(r["type"])
     cols["at"].append(r["occurred_at"])
     cols["queue_id"].append(p.get("queue") or r["queue_id"] or "")
@@ -160,7 +162,7 @@ def _append_call(cols: dict[str, list[Any]], r: Record, facts: dict[str, Any]) -
         cols[name].append(row[name])
 
 
-def _append_agent(cols: dict[str, list[Any]], r: Record) -> None:
+def _append_agent(cols: dict[str, list[Any]], r: Record, eid: Any) -> None:
     p = r["payload"]
     status = r["type"] == "agent.status_changed"
     cols["tenant_id"].append(r["tenant_id"])
@@ -169,7 +171,7 @@ def _append_agent(cols: dict[str, list[Any]], r: Record) -> None:
     cols["value"].append(p["status"] if status else p["state"])
     cols["previous"].append(p["previous"] or "")
     cols["changed_at"].append(r["occurred_at"])
-    cols["event_id"].append(r["event_id"])
+    cols["event_id"].append(eid)
 
 
 def derive_rows_from_records(records: Iterable[Record]) -> RowBatch:
@@ -182,14 +184,15 @@ def derive_rows_from_records(records: Iterable[Record]) -> RowBatch:
         if eid in seen:
             continue
         seen.add(eid)
-        _append_raw(raw, r)
+        uid = fast_uuid(eid)  # one UUID object shared by every table's event_id column
+        _append_raw(raw, r, uid)
         t = r["type"]
         if t.startswith("call.") and r["call_id"]:
             facts = call_facts(r)
             if facts is not None:
-                _append_call(calls, r, facts)
+                _append_call(calls, r, facts, uid)
         elif t == "agent.status_changed" or t == "agent.state_changed":
-            _append_agent(agents, r)
+            _append_agent(agents, r, uid)
     return batch
 
 
