@@ -427,9 +427,12 @@ def _plain_type(tp: Any) -> bool:
 _ORJSON_EVENTS: frozenset[type[Envelope]] = frozenset(cls for cls in EVENT_CLASSES if _plain_fields(cls))
 
 
-_ORJSON_PAYLOADS: frozenset[type[BaseModel]] = frozenset(
-    cls.model_fields["payload"].annotation for cls in _ORJSON_EVENTS  # type: ignore[misc]
-)
+def _payload_class(cls: type[Envelope]) -> object:
+    field = cls.model_fields["payload"]
+    return field.annotation
+
+
+_ORJSON_PAYLOADS: frozenset[object] = frozenset(_payload_class(cls) for cls in _ORJSON_EVENTS)
 
 
 def serialize_event(event: Envelope) -> bytes:
