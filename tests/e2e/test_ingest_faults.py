@@ -279,6 +279,9 @@ def test_ingest_sigkilled_twice_between_segments_loses_nothing(kafka: KafkaBroke
         if e.call_id is not None:
             segments_of[e.call_id].add(e.seq // gap)
     across = {call for call, segments in segments_of.items() if len(segments) > 1}
+    assert across, "calls in progress at a kill are part of the test"
+    # Only the spool's unconfirmed tail at each kill is replayed (copies of what Kafka may have).
+    assert delivered.duplicates <= sum(unacked_at_kill)
     # Everything but the calls in progress at a kill: exactly what a fault-free ingest publishes.
     _assert_matches_reference(delivered, rig, {eid for eid, e in reference.events.items() if e.call_id not in across})
     diff = _diff(delivered, rig)
@@ -370,13 +373,35 @@ def test_esl_drop_reconnects_resyncs_and_duplicates_nothing(kafka: KafkaBroker, 
     ends = Counter(e["payload"]["leg_uuid"] for e in delivered.events.values() if e["type"] == "call.ended")  # type: ignore[index]
     assert max(ends.values()) == 1, "no leg ends twice"
 
+    # Agents whose status or state changed while away get one catch-up event each, from what
+    # they were before the drop to what they are at the reconnect.
+    def agent_values(seqs: set[int]) -> dict[tuple[str, str], str]:
+        values: dict[tuple[str, str], str] = {}
+        for e in sorted(reference.events.values(), key=lambda e: e.seq):
+            if e.seq in seqs and e.type in ("agent.status_changed", "agent.state_changed"):
+                kind = e.type.split(".")[1].removesuffix("_changed")
+                values[orjson.loads(e.value)["agent_id"], kind] = orjson.loads(e.value)["payload"][kind]
+        return values
+
+    before, at_reconnect = agent_values(prefix), agent_values(prefix | gap)
+    missed = {(agent, kind, before[agent, kind], value) for (agent, kind), value in at_reconnect.items()
+              if (agent, kind) in before and before[agent, kind] != value}
+    caught_up = {(e["agent_id"], kind, e["payload"]["previous"], e["payload"][kind])  # type: ignore[index]
+                 for e in resynced for kind in ("status", "state") if e["type"] == f"agent.{kind}_changed"}
+    assert caught_up == missed and len(resynced) == len(resync_ended) + len(caught_up)
+
     # After the reconnect: calls that began after the drop are exactly what a fault-free ingest publishes.
     touched = {e.call_id for e in reference.events.values() if e.seq in prefix or e.seq in gap}
     after = {eid for eid, e in reference.events.items() if e.seq in suffix and e.call_id not in touched}
     _assert_matches_reference(delivered, rig, after)
+    # Calls in progress across the gap lost what happened in it; what the ingest saw of them is
+    # published once, with the ids of the events it saw.
+    across = _diff(delivered, rig, {eid for eid, e in reference.events.items() if e.seq in suffix} - after)
     print(f"\nesl drop: {DROP_CALLS} calls, drop after {drop_after} subscribed events, ingest read "
           f"{received_first} + {second.events_sent}, missed {len(gap)}; {len(resynced)} resync events "
-          f"({sum(resync_ended.values())} call.ended), {len(delivered.ids)} canonical events, 0 duplicates")
+          f"({sum(resync_ended.values())} call.ended, {len(caught_up)} agent catch-ups), "
+          f"{len(delivered.ids)} canonical events, 0 duplicates; events of calls across the gap vs fault-free: "
+          f"{len(across.missing)} missing, {len(across.changed)} changed")
 
 
 # ---- 4. garbage frames between valid ones --------------------------------------------------------
