@@ -2,7 +2,9 @@
 
 The ``.sql`` files in ``sql/`` are the source (documented for analysts, runnable as they are with
 ClickHouse's ``{name:Type}`` parameters); this module loads them, binds parameters and applies
-the tenant's service-level policy. Report SQL needs the modern engine (chDB or a server >= 24.8).
+the tenant's service-level policy. Report SQL targets the modern engine (chDB or a server
+>= 24.8); the wallboard reports also have ``sql/legacy/`` versions for ClickHouse 18.16, where
+times are epoch milliseconds (the library converts the parameters).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ccod_fs.clickhouse.client import ClickHouseClient
+from ccod_fs.clickhouse.dialect import Dialect
 
 SQL_DIR = Path(__file__).parent / "sql"
 INTERVALS_MIN = (5, 15, 30, 60)
@@ -40,12 +43,22 @@ class SlPolicy:
 
 
 @cache
-def load_sql(name: str) -> str:
+def load_sql(name: str, dialect: Dialect = Dialect.MODERN) -> str:
     """The SQL of one report; ``{call_handling}`` includes the shared per-call subquery."""
-    sql = (SQL_DIR / f"{name}.sql").read_text("utf-8")
+    path = SQL_DIR / f"{name}.sql" if dialect is Dialect.MODERN else SQL_DIR / "legacy" / f"{name}.sql"
+    if not path.exists():
+        raise NotImplementedError(f"report {name!r} needs ClickHouse >= 24.8 or chDB")
+    sql = path.read_text("utf-8")
     if "{call_handling}" in sql:
-        sql = sql.replace("{call_handling}", load_sql("call_handling"))
+        sql = sql.replace("{call_handling}", load_sql("call_handling", dialect))
     return sql
+
+
+def _epoch_ms(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _utc(value: datetime | None) -> datetime:
@@ -62,8 +75,10 @@ class Reports:
     def run(self, name: str, *, tenant: str, **params: Any) -> list[dict[str, Any]]:
         if not tenant:
             raise ValueError("every report is scoped to one tenant")
-        bound = {k: (_utc(v) if isinstance(v, datetime) else v) for k, v in params.items()}
-        return self.client.query(load_sql(name), {"tenant": tenant, **bound})
+        legacy = self.client.dialect is Dialect.LEGACY
+        bound = {k: ((_epoch_ms(_utc(v)) if legacy else _utc(v)) if isinstance(v, datetime) else v)
+                 for k, v in params.items()}
+        return self.client.query(load_sql(name, self.client.dialect), {"tenant": tenant, **bound})
 
     def call_handling(self, tenant: str, start: datetime, end: datetime, now: datetime | None = None) -> list[dict]:
         return self.run("call_handling", tenant=tenant, **{"from": start, "to": end}, now=_utc(now))
