@@ -121,6 +121,29 @@ class HeartbeatEvent:
         return self._cache[fmt]
 
 
+_MEMBER_STATE = {"member-queue-start": "Waiting", "agent-offering": "Trying", "bridge-agent-start": "Answered"}
+
+
+def _track_members(members: dict[str, dict[int, str]], ev: StreamEvent) -> None:
+    """mod_callcenter's members table per queue, so members-count and presence tell the live size.
+
+    CC-Count counts waiting, trying and answered members; the presence text counts those not
+    yet answered ("Active (N waiting)" or "Idle"), as the captures show.
+    """
+    queue = members.setdefault(ev.ctx.ids.get("queue", ""), {})
+    key = id(ev.ctx)
+    action = ev.tpl.cc_action
+    if action in _MEMBER_STATE:
+        queue[key] = _MEMBER_STATE[action]
+    elif action == "bridge-agent-fail" and key in queue:
+        queue[key] = "Waiting"
+    elif action == "member-queue-end":
+        queue.pop(key, None)
+    if ev.tpl.dynamic:
+        waiting = sum(1 for state in queue.values() if state != "Answered")
+        ev.overrides = {"count": str(len(queue)), "presence": f"Active ({waiting} waiting)" if waiting else "Idle"}
+
+
 class CallStream:
     """The events of one planned call, in its own time order."""
 
@@ -215,6 +238,7 @@ class NodeLoad:
         heap: list[tuple[int, int, StreamEvent, Iterator[StreamEvent]]] = []
         order = 0
         stats = SessionStats(booted_us=start - 2 * SECOND)
+        members: dict[str, dict[int, str]] = {}  # queue -> member (call context) -> state
 
         def push(it: Iterator[StreamEvent]) -> None:
             nonlocal order
@@ -241,7 +265,10 @@ class NodeLoad:
             else:
                 heapq.heapreplace(heap, (following.ts, order, following, it))
                 order += 1
-            name = ev.tpl.name
+            tpl = ev.tpl
+            if tpl.cc_action or tpl.dynamic:
+                _track_members(members, ev)
+            name = tpl.name
             if name == "CHANNEL_CREATE":
                 stats.created()
             elif name == "CHANNEL_DESTROY":

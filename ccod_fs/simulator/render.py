@@ -18,7 +18,7 @@ from ccod_fs.simulator.template import EventTemplate, Parts, RenderContext, Slot
 from ccod_fs.simulator.timefmt import gmt_stamp, local_stamp, rfc2822_stamp
 
 # Slots whose rendered value may need URL encoding in text/event-plain.
-_NEEDS_URL_ENCODING = frozenset({"local", "gmt", "rfc2822", "id", "ipv6", "host", "ipv4"})
+_NEEDS_URL_ENCODING = frozenset({"local", "gmt", "rfc2822", "id", "ipv6", "host", "ipv4", "presence"})
 
 
 def slot_value(slot: Slot, ctx: RenderContext, seq: int, bodylen: int = 0) -> str:
@@ -49,6 +49,8 @@ def slot_value(slot: Slot, ctx: RenderContext, seq: int, bodylen: int = 0) -> st
         return ctx.node.ipv6
     if kind == "bodylen":
         return str(bodylen)
+    if kind in ("count", "presence"):
+        return slot[2] if len(slot) > 2 else slot[1]
     raise ValueError(f"unknown slot {slot!r}")
 
 
@@ -60,8 +62,12 @@ def render_body(tpl: EventTemplate, ctx: RenderContext) -> str | None:
     return None if tpl.body is None else _join(tpl.body, ctx, 0)
 
 
-def render_event(tpl: EventTemplate, ctx: RenderContext, seq: int) -> FsEvent:
+def render_event(
+    tpl: EventTemplate, ctx: RenderContext, seq: int, overrides: dict[str, str] | None = None
+) -> FsEvent:
     """The event FreeSWITCH would send, as ordered headers and body."""
+    if overrides:
+        tpl = _with_overrides(tpl, overrides)
     body = render_body(tpl, ctx)
     bodylen = len(body.encode()) if body is not None else 0
     headers: list[tuple[str, HeaderValue]] = []
@@ -71,6 +77,19 @@ def render_event(tpl: EventTemplate, ctx: RenderContext, seq: int) -> FsEvent:
         else:
             headers.append((name, _join(value, ctx, seq, bodylen)))
     return FsEvent(headers, body)
+
+
+def _with_overrides(tpl: EventTemplate, overrides: dict[str, str]) -> EventTemplate:
+    from dataclasses import replace
+
+    def fix(value: Parts | list[Parts]) -> Parts | list[Parts]:
+        if isinstance(value, tuple) and len(value) == 1 and value[0] in tpl.dynamic:
+            slot = value[0]
+            return ((slot[0], slot[1], overrides[slot[0]]),) if slot[0] in overrides else value
+        return value
+
+    return replace(tpl, headers=[(name, fix(value)) for name, value in tpl.headers], json_fmt=None,
+                   plain_fmt=None)
 
 
 # -- precompiled byte forms -----------------------------------------------------------------------
@@ -188,13 +207,25 @@ def _context_values(tpl: EventTemplate, ctx: RenderContext, fmt: str) -> list[st
     return values
 
 
-def render_json(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
+def _override(tpl: EventTemplate, values: list[str], overrides: dict[str, str], fmt: str) -> None:
+    """Per-event values (live queue counts) replace the captured ones for this rendering only."""
+    for slot in tpl.dynamic:
+        value = overrides.get(slot[0])
+        if value is not None:
+            values[tpl.table.idx(slot)] = json_escape(value) if fmt == "json" else url_encode_cached(value)
+
+
+def render_json(
+    tpl: EventTemplate, ctx: RenderContext, seq: int, overrides: dict[str, str] | None = None
+) -> bytes:
     """The ``text/event-json`` payload (one object, no trailing newline)."""
     if tpl.json_fmt is None:
         tpl.json_fmt = _compile_json(tpl)
     literals, pick = tpl.json_fmt
     values = _context_values(tpl, ctx, "json")
     values[0] = str(seq)
+    if tpl.dynamic:
+        _override(tpl, values, overrides or {}, "json")
     if tpl.body is not None:
         body = _join(tpl.body, ctx, 0)
         values[1] = json_escape(body)
@@ -204,13 +235,17 @@ def render_json(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
     return "".join(pieces).encode()
 
 
-def render_plain(tpl: EventTemplate, ctx: RenderContext, seq: int) -> bytes:
+def render_plain(
+    tpl: EventTemplate, ctx: RenderContext, seq: int, overrides: dict[str, str] | None = None
+) -> bytes:
     """The ``text/event-plain`` payload (URL-encoded values, inner Content-Length + body)."""
     if tpl.plain_fmt is None:
         tpl.plain_fmt = _compile_plain(tpl)
     literals, pick = tpl.plain_fmt
     values = _context_values(tpl, ctx, "plain")
     values[0] = str(seq)
+    if tpl.dynamic:
+        _override(tpl, values, overrides or {}, "plain")
     if tpl.body is not None:
         body = _join(tpl.body, ctx, 0)
         values[1] = body

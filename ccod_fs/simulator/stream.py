@@ -18,13 +18,14 @@ from ccod_fs.simulator.template import EventTemplate, RenderContext
 class StreamEvent:
     """An event ready to render; ``seq`` is set by the node that sends it."""
 
-    __slots__ = ("_json", "_plain", "ctx", "seq", "tpl", "ts")
+    __slots__ = ("_json", "_plain", "ctx", "overrides", "seq", "tpl", "ts")
 
     def __init__(self, tpl: EventTemplate, ctx: RenderContext, ts: int, seq: int = 0) -> None:
         self.tpl = tpl
         self.ctx = ctx
         self.ts = ts
         self.seq = seq
+        self.overrides: dict[str, str] | None = None  # live values for the template's dynamic slots
         self._json: bytes | None = None
         self._plain: bytes | None = None
 
@@ -39,14 +40,14 @@ class StreamEvent:
     def payload(self, fmt: str) -> bytes:
         if fmt == "json":
             if self._json is None:
-                self._json = render_json(self.tpl, self.ctx, self.seq)
+                self._json = render_json(self.tpl, self.ctx, self.seq, self.overrides)
             return self._json
         if self._plain is None:
-            self._plain = render_plain(self.tpl, self.ctx, self.seq)
+            self._plain = render_plain(self.tpl, self.ctx, self.seq, self.overrides)
         return self._plain
 
     def event(self) -> FsEvent:
-        return render_event(self.tpl, self.ctx, self.seq)
+        return render_event(self.tpl, self.ctx, self.seq, self.overrides)
 
 
 @dataclass(slots=True)

@@ -83,6 +83,7 @@ class EventTemplate:
     headers: list[tuple[str, Parts | list[Parts]]]
     body: Parts | None
     unique_id: int | None = None  # index into the uuid table of this event's Unique-ID
+    dynamic: tuple[Slot, ...] = ()  # per-event overridable slots (queue counts)
     table: SlotTable = field(default_factory=SlotTable)
     json_fmt: tuple[list[str], Callable[[list[str]], tuple[str, ...]]] | None = None
     plain_fmt: tuple[list[str], Callable[[list[str]], tuple[str, ...]]] | None = None
@@ -167,9 +168,11 @@ class TemplateCompiler:
             headers.append((name, parts))
         body = self._value(i, "_body", ev.body, ev) if ev.body is not None else None
         seq = ev.get("Event-Sequence")
+        dynamic = tuple(v[0] for _, v in headers if isinstance(v, tuple) and len(v) == 1
+                        and isinstance(v[0], tuple) and v[0][0] in ("count", "presence"))
         return EventTemplate(
             ev.name, ev.subclass, self._actions[i], self._ts[i], int(seq) if seq.isdigit() else 0,
-            headers, body, unique_id,
+            headers, body, unique_id, dynamic,
         )
 
     def _value(self, i: int, name: str, value: str, ev: FsEvent) -> Parts:
@@ -181,6 +184,10 @@ class TemplateCompiler:
             return (("seq",),)
         if name == "Content-Length" and ev.body is not None:
             return (("bodylen",),)
+        # mod_callcenter's queue size (members-count) and its presence text: captured values by
+        # default, live values when a load generator knows the queue (see RenderContext use).
+        if name == "CC-Count" or (name == "force-status" and (value.startswith("Active (") or value == "Idle")):
+            return ((("count" if name == "CC-Count" else "presence"), value),)
         parts: list[str | Slot] = []
         pos = 0
         for match in _TOKEN.finditer(value):

@@ -233,3 +233,43 @@ def test_heartbeats_every_20s_report_the_nodes_live_sessions() -> None:
         assert len(beats) > 10
         assert {b - a for a, b in itertools.pairwise(beats)} == {20_000_000}
         assert max(int(str(e["Session-Count"])) for e in events if e["Event-Name"] == "HEARTBEAT") > 0
+
+
+def test_members_count_tells_the_live_queue_size() -> None:
+    _, streams = run()
+    seen_busy = False
+    for events in streams:
+        in_queue: dict[str, set[str]] = defaultdict(set)
+        answered: set[str] = set()
+        for e in events:
+            action = e.get("CC-Action")
+            member = str(e.get("CC-Member-Session-UUID", ""))
+            if action == "member-queue-start":
+                in_queue[str(e["CC-Queue"])].add(member)
+            elif action == "bridge-agent-start":
+                answered.add(member)
+            elif action == "member-queue-end":
+                in_queue[str(e["CC-Queue"])].discard(member)
+            elif action == "members-count":
+                assert e["CC-Count"] == str(len(in_queue[str(e["CC-Queue"])]))
+                seen_busy = seen_busy or len(in_queue[str(e["CC-Queue"])]) > 2
+            elif e["Event-Name"] == "PRESENCE_IN" and e.get("proto") == "callcenter":
+                waiting = len(in_queue[str(e["login"])] - answered)
+                assert e["force-status"] == (f"Active ({waiting} waiting)" if waiting else "Idle")
+    assert seen_busy
+
+
+def test_an_isolated_call_counts_exactly_like_the_capture() -> None:
+    simulation = LoadSimulation(LoadProfile(calls=40, nodes=1, arrivals_per_s=0.005, seed=2,
+                                            p_offer_failures=0.3, p_ring_abandon=0.2))
+    compared = 0
+    for ev in NodeLoad(simulation, 0).events():
+        tpl = getattr(ev, "tpl", None)
+        if tpl is None or not tpl.dynamic:
+            continue
+        rendered = orjson.loads(ev.payload("json"))
+        for slot in tpl.dynamic:
+            header = "CC-Count" if slot[0] == "count" else "force-status"
+            assert rendered[header] == slot[1]
+            compared += 1
+    assert compared >= 40 * 4
