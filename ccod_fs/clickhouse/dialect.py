@@ -11,6 +11,9 @@ deduplication tokens, so :func:`to_legacy` rewrites each statement:
   ``now64(3)`` -> ``toUInt64(now()) * 1000``.
 * ``LowCardinality(T)`` -> ``T``; ``SimpleAggregateFunction(f, T)`` -> ``T`` and
   ``AggregatingMergeTree`` -> ``MergeTree`` (reads aggregate with GROUP BY anyway).
+* ``AggregateFunction(f, T)`` -> ``AggregateFunction(fIf, T, UInt8)``: 18.16 keeps the -If
+  combinator in the type of ``fIfState(x, cond)``, which is how our materialized views fill
+  every such column; read them with ``fIfMerge`` there.
 * ``CODEC(...)``, ``TTL ...``, ``INDEX ...`` and ``SETTINGS ...`` lines are dropped.
 * Statements marked ``-- @modern-only`` (views and materialized views that need modern
   functions) are skipped.
@@ -106,15 +109,29 @@ def _dt64_columns(sql: str) -> set[str]:
     return cols
 
 
-def to_legacy(sql: str) -> str:
-    """Rewrite one modern CREATE statement for ClickHouse 18.16 (see module doc)."""
-    dt_cols = _dt64_columns(sql)
+def dt64_columns(sql: str) -> set[str]:
+    """Names of the DateTime64 columns a CREATE TABLE statement defines."""
+    return _dt64_columns(sql)
+
+
+def to_legacy(sql: str, time_columns: frozenset[str] | set[str] = frozenset()) -> str:
+    """Rewrite one modern statement for ClickHouse 18.16 (see module doc).
+
+    ``time_columns`` names DateTime64 columns defined elsewhere (e.g. those a materialized view
+    reads), so that date functions on them get the epoch-ms conversion too.
+    """
+    dt_cols = _dt64_columns(sql) | set(time_columns)
     sql = _CODEC.sub("", sql)
     sql = _strip_wrapper(sql, "LowCardinality")
     sql = _strip_simple_aggregate(sql)
     sql = _DT64.sub("UInt64", sql)
     sql = sql.replace("now64(3)", "(toUInt64(now()) * 1000)")
-    sql = re.sub(r"\bAggregatingMergeTree\b", "MergeTree", sql)
+    if "MATERIALIZED VIEW" not in sql:
+        # 18.16 keeps the -If combinator in the state type of ``fIfState(x, cond)``; our
+        # materialized views fill every AggregateFunction column that way.
+        sql = re.sub(r"AggregateFunction\((\w+), ([^()]+)\)", r"AggregateFunction(\1If, \2, UInt8)", sql)
+    if "AggregateFunction(" not in sql:
+        sql = re.sub(r"\bAggregatingMergeTree\b", "MergeTree", sql)
     lines = [
         ln
         for ln in sql.splitlines()
@@ -124,12 +141,12 @@ def to_legacy(sql: str) -> str:
     sql = re.sub(r",(\s*\n\s*\))", r"\1", sql)  # trailing comma left by a dropped INDEX line
     for col in dt_cols:
         sql = re.sub(
-            rf"\b(toYYYYMM|toYYYYMMDD|toDate|toDateTime|toStartOfHour)\(\s*{col}\s*\)",
+            rf"\b(toYYYYMM|toYYYYMMDD|toDate|toDateTime|toStartOfHour|toStartOfFifteenMinutes)\(\s*{col}\s*\)",
             rf"\1(toDateTime(intDiv({col}, 1000)))",
             sql,
         )
     return sql
 
 
-def render(sql: str, dialect: Dialect) -> str:
-    return sql if dialect is Dialect.MODERN else to_legacy(sql)
+def render(sql: str, dialect: Dialect, time_columns: frozenset[str] | set[str] = frozenset()) -> str:
+    return sql if dialect is Dialect.MODERN else to_legacy(sql, time_columns)

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from ccod_fs.clickhouse.client import ClickHouseClient
-from ccod_fs.clickhouse.dialect import Dialect, render, split_statements
+from ccod_fs.clickhouse.dialect import Dialect, dt64_columns, render, split_statements
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +57,15 @@ class Migration:
             raise MigrationError(f"bad migration file name {path.name!r} (want NNNN_name.sql)")
         return cls(int(m.group(1)), m.group(2), path, hashlib.sha256(path.read_bytes()).hexdigest())
 
-    def statements(self, dialect: Dialect) -> list[str]:
+    def statements(self, dialect: Dialect, time_columns: frozenset[str] = frozenset()) -> list[str]:
         return [
-            render(st.sql, dialect)
+            render(st.sql, dialect, time_columns)
             for st in split_statements(self.path.read_text("utf-8"))
             if dialect is Dialect.MODERN or not st.modern_only
         ]
+
+    def time_columns(self) -> set[str]:
+        return set().union(*(dt64_columns(st.sql) for st in split_statements(self.path.read_text("utf-8"))))
 
 
 def discover(directory: Path = SCHEMA_DIR) -> list[Migration]:
@@ -93,7 +96,10 @@ def migrate(client: ClickHouseClient, directory: Path = SCHEMA_DIR) -> list[int]
     client.command(render(_BOOKKEEPING, client.dialect))
     done = applied(client)
     ran: list[int] = []
-    for mig in discover(directory):
+    migrations = discover(directory)
+    # DateTime64 columns of every table, for legacy rewrites of views that read them
+    time_columns = frozenset(set().union(*(m.time_columns() for m in migrations)))
+    for mig in migrations:
         if mig.version in done:
             if done[mig.version] != mig.checksum:
                 raise MigrationError(
@@ -101,7 +107,7 @@ def migrate(client: ClickHouseClient, directory: Path = SCHEMA_DIR) -> list[int]
                     f"(recorded {done[mig.version][:12]}, file {mig.checksum[:12]})"
                 )
             continue
-        for sql in mig.statements(client.dialect):
+        for sql in mig.statements(client.dialect, time_columns):
             _apply(client, sql)
         client.insert(
             "schema_migrations",

@@ -8,7 +8,6 @@
 -- states. (maxMap keyed by call would do the same, but merges ~50x slower.)
 -- Each fact is counted in the interval in which it happened (queued, answered, abandoned);
 -- bridge = the agent bridge (talk + hold, as FreeSWITCH measures it), keyed by segment.
--- @modern-only
 CREATE TABLE IF NOT EXISTS queue_interval_stats
 (
     tenant_id      LowCardinality(String),
@@ -26,7 +25,6 @@ PARTITION BY toYYYYMM(interval_start)
 ORDER BY (tenant_id, queue_id, interval_start)
 TTL interval_start + INTERVAL 800 DAY;
 
--- @modern-only
 CREATE MATERIALIZED VIEW IF NOT EXISTS queue_interval_stats_mv TO queue_interval_stats AS
 SELECT
     tenant_id,
@@ -42,7 +40,7 @@ SELECT
         bitOr(bitShiftLeft(cityHash64(call_id) % 68719476736, 28), least(assumeNotNull(dequeue_wait_ms), 268435455)),
         ifNull(outcome, '') = 'abandoned') AS abandon_waits,
     groupUniqArrayIfState(
-        bitOr(bitShiftLeft(cityHash64(event_id) % 68719476736, 28), least(assumeNotNull(bridge_ms), 268435455)),
+        bitOr(bitShiftLeft(cityHash64(toString(event_id)) % 68719476736, 28), least(assumeNotNull(bridge_ms), 268435455)),
         bridge_ms IS NOT NULL) AS bridge
 FROM calls_partial
 WHERE queue_id != ''

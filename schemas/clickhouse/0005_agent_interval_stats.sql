@@ -1,6 +1,5 @@
 -- Per agent and 15-minute interval: calls answered, bridge time (talk + hold) and ring time, idempotent like
 -- queue_interval_stats (uniqExact by call, packed per-call/segment values in groupUniqArray).
--- @modern-only
 CREATE TABLE IF NOT EXISTS agent_interval_stats
 (
     tenant_id      LowCardinality(String),
@@ -15,7 +14,6 @@ PARTITION BY toYYYYMM(interval_start)
 ORDER BY (tenant_id, agent_id, interval_start)
 TTL interval_start + INTERVAL 800 DAY;
 
--- @modern-only
 CREATE MATERIALIZED VIEW IF NOT EXISTS agent_interval_stats_mv TO agent_interval_stats AS
 SELECT
     tenant_id,
@@ -23,7 +21,7 @@ SELECT
     toStartOfFifteenMinutes(at) AS interval_start,
     uniqExactIfState(cityHash64(call_id), answered_at IS NOT NULL) AS answered,
     groupUniqArrayIfState(
-        bitOr(bitShiftLeft(cityHash64(event_id) % 68719476736, 28), least(assumeNotNull(bridge_ms), 268435455)),
+        bitOr(bitShiftLeft(cityHash64(toString(event_id)) % 68719476736, 28), least(assumeNotNull(bridge_ms), 268435455)),
         bridge_ms IS NOT NULL) AS bridge,
     groupUniqArrayIfState(
         bitOr(bitShiftLeft(cityHash64(call_id) % 68719476736, 28), least(assumeNotNull(ring_ms), 268435455)),

@@ -63,3 +63,16 @@ def test_bind_refuses_missing_parameter() -> None:
         bind("SELECT {t:String}", {"other": 1})
     with pytest.raises(ValueError):
         bind("SELECT {n:UInt32}", {"n": "1; DROP TABLE x"})
+
+
+def test_legacy_aggregate_states_keep_the_if_combinator() -> None:
+    sql = to_legacy("CREATE TABLE s\n(\n    k String,\n    n AggregateFunction(uniqExact, UInt64)\n)\n"
+                    "ENGINE = AggregatingMergeTree\nORDER BY k")
+    assert "n AggregateFunction(uniqExactIf, UInt64, UInt8)" in sql
+    assert "ENGINE = AggregatingMergeTree" in sql
+
+
+def test_legacy_rewrites_time_columns_defined_elsewhere() -> None:
+    mv = "CREATE MATERIALIZED VIEW v TO s AS SELECT toStartOfFifteenMinutes(at) AS i FROM t GROUP BY i"
+    assert "toStartOfFifteenMinutes(toDateTime(intDiv(at, 1000)))" in to_legacy(mv, {"at"})
+    assert "toStartOfFifteenMinutes(at)" in to_legacy(mv)

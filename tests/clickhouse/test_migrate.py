@@ -8,9 +8,9 @@ import pytest
 
 from ccod_fs.clickhouse.migrate import SCHEMA_DIR, MigrationError, discover, migrate
 
-EXPECTED_TABLES = {"events_raw", "calls_partial", "agent_state_changes", "schema_migrations"}
-MODERN_ONLY = {"calls", "agent_state_intervals", "queue_interval_stats", "queue_interval_stats_mv",
-               "agent_interval_stats", "agent_interval_stats_mv"}
+EXPECTED_TABLES = {"events_raw", "calls_partial", "agent_state_changes", "schema_migrations",
+                   "queue_interval_stats", "queue_interval_stats_mv", "agent_interval_stats", "agent_interval_stats_mv"}
+MODERN_ONLY = {"calls", "agent_state_intervals"}
 
 
 def _tables(client) -> set[str]:
