@@ -2,11 +2,14 @@
 
 Run: ``python -m benchmarks.esl_ingest_kafka`` (starts a throwaway broker unless ``--bootstrap``).
 
-Today it measures the Kafka leg: the same pre-serialized ~1 KB events sent by a bare
-``KafkaProducer`` (acks=all, idempotent, same settings) and by ``DurablePublisher`` (spool +
-producer + ack checkpoint), in alternating rounds so machine noise hits both alike. Each rate
-counts until every record is acknowledged by Kafka. The ESL simulator -> decode -> normalize
-stage is to be put in front of ``measure_publisher``.
+Two stages, same run, same broker:
+1. the whole ingest: ``ccod-fs simulate`` (a separate process, real ESL over loopback TCP)
+   -> ESL ingest (decode, normalize, serialize, spool, DurablePublisher) -> Kafka; then the
+   very messages it produced, re-sent by a bare ``KafkaProducer`` (acks=all, idempotent,
+   same settings). ``vs_raw_producer`` compares the two on the same messages.
+2. (``--publisher-rounds``) the Kafka leg alone: pre-serialized ~1 KB events through a bare
+   ``KafkaProducer`` and through ``DurablePublisher``, in alternating rounds.
+Every rate counts until each record is acknowledged by Kafka.
 """
 
 from __future__ import annotations
@@ -129,11 +132,105 @@ def run(bootstrap: str, *, n: int, rounds: int, size: int) -> tuple[float, float
     return statistics.median(raw), statistics.median(pub)
 
 
+class _Tee:
+    """Publisher wrapper that keeps what the ingest produced, for the raw baseline."""
+
+    def __init__(self, inner: DurablePublisher, topic: str) -> None:
+        self.inner = inner
+        self.topic = topic
+        self.captured: list[Message] = []
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        if topic == self.topic:
+            self.captured.append((key or b"", value))
+        self.inner.publish(topic, key, value)
+
+    def poll(self) -> None:
+        self.inner.poll()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self.inner.flush(timeout)
+
+    def close(self, timeout: float = 10) -> None:
+        self.inner.close(timeout)
+
+    @property
+    def stats(self) -> object:
+        return self.inner.stats
+
+
+def measure_esl_ingest(bootstrap: str, *, calls: int, seed: int = 1) -> dict[str, float | int | list[Message]]:
+    """Simulator process -> in-process ingest -> Kafka; rates from the first event to the last ack."""
+    import json
+    import secrets
+    import subprocess
+    import sys
+
+    import gevent
+
+    from ccod_fs.ingest.service import IngestService
+    from ccod_fs.settings import EslSettings, IngestSettings, KafkaSettings
+
+    password = secrets.token_urlsafe(10)
+    events_topic = _fresh_topic(bootstrap)
+    dlq_topic = _fresh_topic(bootstrap, partitions=1)
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "ccod_fs.cli", "--log-level", "WARNING", "simulate", "--password", password,
+         "--calls", str(calls), "--seed", str(seed), "--nodes", "1", "--tenants", "4", "--arrivals-per-s", "2",
+         "--agents-per-queue", "12", "--serve-after-s", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    assert sim.stdout is not None
+    port = int(json.loads(sim.stdout.readline())["port"])
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        settings = IngestSettings(
+            esl=EslSettings(port=port, password=password, node="bench"),
+            kafka=KafkaSettings(bootstrap=bootstrap, events_topic=events_topic, dead_letter_topic=dlq_topic),
+            spool_dir=Path(tmp),
+        )
+        publisher = DurablePublisher(bootstrap=bootstrap, spool_dir=Path(tmp) / "spool", client_id="bench-ingest")
+        publisher.start()
+        tee = _Tee(publisher, events_topic)
+        service = IngestService(settings, tee, node="bench")
+        greenlet = gevent.spawn(service.run)
+        try:
+            while service.pipeline.events_in == 0:
+                if greenlet.dead or sim.poll() is not None:
+                    raise RuntimeError("ingest or simulator stopped before the first event")
+                gevent.sleep(0.001)
+            start = time.perf_counter()
+            # The simulator keeps serving after its stream ends: the run is over once nothing new
+            # was read or acked for 2 s; its end is the last moment something was read or acked.
+            last: tuple[int, int] = (-1, -1)
+            changed = time.perf_counter()
+            while time.perf_counter() - changed < 2.0:
+                gevent.sleep(0.05)
+                now_state = (service.pipeline.events_in, publisher.stats.acked)
+                if now_state != last:
+                    last, changed = now_state, time.perf_counter()
+            assert service.connection is not None
+            service.connection.api("status")  # TCP order: every event before this reply was read
+            if not tee.flush(300):
+                raise RuntimeError(f"publisher did not drain: {publisher.stats}")
+            elapsed = changed - start
+            esl_in, out, dead = service.pipeline.events_in, service.pipeline.events_out, service.pipeline.dead_lettered
+        finally:
+            service.request_stop()
+            greenlet.join(timeout=30)
+            tee.close()
+            sim.terminate()
+            sim.wait(30)
+    return {"esl_events": esl_in, "canonical_events": out, "dead_letters": dead, "seconds": elapsed,
+            "messages": tee.captured}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
-    parser.add_argument("--messages", type=int, default=100_000, help="events per round")
+    parser.add_argument("--calls", type=int, default=6000, help="simulated calls for the whole-ingest stage")
+    parser.add_argument("--messages", type=int, default=100_000, help="events per publisher-only round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--publisher-rounds", action="store_true", help="also measure the Kafka leg alone")
     parser.add_argument("--size", type=int, default=1024, help="bytes per event")
     parser.add_argument("--sustain", type=float, default=0.0,
                         help="also run the publisher alone for this many seconds (acked rate per 10 s)")
@@ -147,7 +244,15 @@ def main(argv: list[str] | None = None) -> None:
         broker = KafkaBroker().start()
         bootstrap = broker.bootstrap
     try:
-        raw, pub = run(bootstrap, n=args.messages, rounds=args.rounds, size=args.size)
+        ingest = measure_esl_ingest(bootstrap, calls=args.calls)
+        messages = ingest["messages"]
+        assert isinstance(messages, list)
+        raw_rates = [measure_raw_producer(bootstrap, messages, _fresh_topic(bootstrap)) for _ in range(3)]
+        raw_same = statistics.median(raw_rates)
+        if args.publisher_rounds:
+            raw, pub = run(bootstrap, n=args.messages, rounds=args.rounds, size=args.size)
+            print(f"Kafka leg alone, ~{args.size} B events: raw kafka-python {raw:,.0f}/s, "
+                  f"DurablePublisher {pub:,.0f}/s (medians)")
         if args.sustain:
             overall, windows = measure_publisher_sustained(bootstrap, make_messages(20_000, args.size), args.sustain)
             print(f"sustained {args.sustain:.0f} s: {overall:,.0f} events/s overall (until acked); per 10 s acked: "
@@ -155,12 +260,18 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if broker is not None:
             broker.close()
+    seconds = float(ingest["seconds"])  # type: ignore[arg-type]
+    esl_rate = int(ingest["esl_events"]) / seconds  # type: ignore[call-overload]
+    out_rate = int(ingest["canonical_events"]) / seconds  # type: ignore[call-overload]
     compression = producer_config(bootstrap, "x")["compression_type"]
-    print(f"events={args.messages} x {args.rounds} rounds, ~{args.size} B each, acks=all, idempotent, "
-          f"compression={compression}")
-    print(f"raw kafka-python producer: {raw:,.0f} events/s (median)")
-    print(f"DurablePublisher:          {pub:,.0f} events/s (median)")
-    print(f"RESULT esl_ingest_kafka events_per_s={pub:.0f} vs_raw_producer={pub / raw:.2f}")
+    print(f"whole ingest, {args.calls} simulated calls: {ingest['esl_events']:,} ESL events -> "
+          f"{ingest['canonical_events']:,} canonical events ({ingest['dead_letters']} dead letters) in {seconds:.1f} s "
+          f"(acks=all, idempotent, compression={compression})")
+    print(f"  ESL events/s through ingest, until acked:       {esl_rate:,.0f}")
+    print(f"  canonical events/s through ingest, until acked: {out_rate:,.0f}")
+    print(f"  raw kafka-python, the same {len(messages):,} messages:  {raw_same:,.0f}/s (median of 3: "
+          + ", ".join(f"{r:,.0f}" for r in raw_rates) + ")")
+    print(f"RESULT esl_ingest_kafka events_per_s={esl_rate:.0f} vs_raw_producer={out_rate / raw_same:.2f}")
 
 
 if __name__ == "__main__":
