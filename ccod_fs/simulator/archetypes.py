@@ -112,6 +112,9 @@ def _previous_owner(events: Sequence[FsEvent], owner: list[bool], i: int) -> boo
 
 def _identities(events: Sequence[FsEvent], caller_number: str) -> tuple[dict[str, str], int]:
     ids = {caller_number: "caller"}
+    sip_call_id = next((ev.get("variable_sip_call_id") for ev in events if ev.get("variable_sip_call_id")), "")
+    if sip_call_id:
+        ids[sip_call_id] = "sip_call_id"  # the caller's SIP Call-ID: unique per call
     for ev in events:
         for name, key in (("variable_ccod_tenant", "tenant"), ("variable_ccod_queue", "queue_name"),
                           ("variable_ccod_entry_point", "entry"), ("variable_cc_queue", "queue")):

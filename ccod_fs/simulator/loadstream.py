@@ -50,7 +50,8 @@ def registration_templates() -> TemplateSet:
     """
     events = load_scenario_events("inbound-queue")
     first = next(i for i, ev in enumerate(events) if ev.subclass == "sofia::pre_register")
-    tset = compile_events(events[first:first + 4], {events[first].get("from-user"): "ext"})
+    ids = {events[first].get("from-user"): "ext", events[first].get("call-id"): "sip_call_id"}
+    tset = compile_events(events[first:first + 4], ids)
     for n, tpl in enumerate(tset.templates):
         names = [name for name, _ in tpl.headers]
         if tpl.subclass == "sofia::register" and "toll_allow" in names:
@@ -154,6 +155,7 @@ class CallStream:
         ids = {
             "caller": plan.caller, "tenant": plan.queue.tenant, "queue": plan.queue.full,
             "queue_name": plan.queue.name, "entry": plan.queue.entry,
+            "sip_call_id": f"{plan.index + 1}-{plan.uuid_seed % 1_000_000}@127.0.0.1",
         }
         for k in range(arch.agents):
             agent = plan.agents[min(k, len(plan.agents) - 1)]
@@ -218,7 +220,8 @@ class NodeLoad:
         step = min(10_000, SECOND // max(len(agents), 1))
         for k, agent in enumerate(agents):  # phones register (in the second before start), then log in
             at = start - SECOND + k * step
-            ids = {"ext": agent.split("@")[0], "tenant": agent.split("@")[1]}
+            ids = {"ext": agent.split("@")[0], "tenant": agent.split("@")[1],
+                   "sip_call_id": f"{k + 1}-{node.core_uuid[:8]}@127.0.0.1"}
             ctx = RenderContext(node, [], ids, shifts=[at - registration.first_ts])
             for tpl in registration.templates:
                 yield StreamEvent(tpl, ctx, ctx.warp(tpl.ts), seq)
