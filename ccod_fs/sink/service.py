@@ -196,12 +196,16 @@ def build_dlq_producer(kafka: Any) -> KafkaProducer:
                          acks="all", linger_ms=5)
 
 
+def _log_connect_retry(state: Any) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning("clickhouse.connect_retry", attempt=state.attempt_number, error=repr(error)[:200])
+
+
 def open_clickhouse(settings: Any) -> ClickHouseClient:
     """Connect (retrying while the server is not up yet) and make sure the schema is current."""
     client: ClickHouseClient | None = None
     for attempt in Retrying(wait=wait_exponential(multiplier=0.5, max=30), stop=stop_never, reraise=True,
-                            before_sleep=lambda s: log.warning("clickhouse.connect_retry", attempt=s.attempt_number,
-                                                               error=repr(s.outcome.exception())[:200])):
+                            before_sleep=_log_connect_retry):
         with attempt:
             client = connect(settings)
             migrate(client)
