@@ -66,12 +66,13 @@ def _parse_header_block(block: bytes) -> dict[str, str]:
 class FrameParser:
     """Feed it whatever ``recv`` returned; get back the complete frames."""
 
-    __slots__ = ("_buf", "_need", "_pending", "errors")
+    __slots__ = ("_buf", "_need", "_pending", "_resyncing", "errors")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pending: dict[str, str] | None = None
         self._need = 0
+        self._resyncing = False
         self.errors: list[FrameError] = []
 
     @property
@@ -107,6 +108,14 @@ class FrameParser:
             self._pending = None
             pos = end
         while pos < size:
+            if self._resyncing:
+                # After garbage: skip to the next plausible frame start, waiting for more data if none yet.
+                found = _FRAME_START.search(data, pos)
+                if found is None:
+                    pos = max(pos, size - 64)  # a frame start may be arriving split across reads
+                    break
+                pos = found.start()
+                self._resyncing = False
             # The common case, one regex step: an event frame's two outer headers, then its body.
             m = head_match(data, pos)
             if m is not None:
@@ -171,17 +180,19 @@ class FrameParser:
     def _resync(self, data: bytes, pos: int, error: FrameError) -> int:
         """Record ``error`` and skip to the next plausible frame start after ``pos``."""
         match = _FRAME_START.search(data, pos + 1)
-        end = match.start() if match else len(data)
-        if match is None and len(data) - pos < MAX_HEADER_BLOCK:
-            # Keep a tail: the next frame's start may still be arriving.
-            end = max(pos + 1, len(data) - 64)
-        error.raw = data[pos:end][:65536]
+        if match is None:
+            # No frame start in sight yet: the loop waits for more data before parsing again.
+            self._resyncing = True
+            error.raw = data[pos:][:65536]
+            self.errors.append(error)
+            return pos + 1
+        error.raw = data[pos:match.start()][:65536]
         self.errors.append(error)
-        return end
+        return match.start()
 
     def finish(self) -> None:
-        """The stream ended: anything left over is a truncated frame."""
-        if self._pending is not None or self._buf.strip(b"\n"):
+        """The stream ended: anything left over is a truncated frame (garbage already reported is not)."""
+        if not self._resyncing and (self._pending is not None or self._buf.strip(b"\n")):
             missing = self._need - len(self._buf) if self._pending is not None else 0
             self.errors.append(
                 FrameError("truncated-frame", f"stream ended mid-frame ({missing} body bytes missing)",
@@ -190,6 +201,7 @@ class FrameParser:
         self._buf.clear()
         self._pending = None
         self._need = 0
+        self._resyncing = False
 
 
 def iter_frames(data: bytes) -> tuple[list[Frame], list[FrameError]]:

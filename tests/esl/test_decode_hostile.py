@@ -139,3 +139,17 @@ def test_non_string_json_values_are_rendered_as_text_not_structure() -> None:
     assert event.name == "X"
     assert event.get("n") == "1"
     assert event.get("o") == '{"Event-Name": "Y"}'
+
+
+@pytest.mark.parametrize("split", [1, 5, 17, 30, 40])
+def test_garbage_at_the_end_of_a_read_does_not_eat_the_next_frame(split: int) -> None:
+    """The next frame's start arrives split across reads right after garbage: it must survive whole."""
+    garbage = b"\x00\x01 this is garbage without any structure at all\n\n"
+    parser = FrameParser()
+    frames = parser.feed(GOOD + garbage + GOOD2[:split])
+    frames += parser.feed(GOOD2[split:])
+    parser.finish()
+    errors = parser.take_errors()
+    assert [decode_event(f).get("Event-Sequence") for f in frames] == ["1", "2"]
+    assert len(errors) == 1
+    assert garbage.strip(b"\n") in errors[0].raw
