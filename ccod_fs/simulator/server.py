@@ -255,6 +255,8 @@ class SimulatorServer:
                 handle.events += len(batch)
                 batch = []
                 self._after_batch(max_seq, last_ts)
+                if self._stopping.is_set():
+                    return
         self._flush(batch)
         handle.events += len(batch)
         self._after_batch(max_seq, last_ts)
