@@ -16,7 +16,7 @@ from ccod_fs.simulator.timefmt import local_stamp
 # out because parsing them would cost more than the rest of the simulator.
 TRACKED_EVENTS = frozenset({
     "CHANNEL_CREATE", "CHANNEL_DESTROY", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE",
-    "CHANNEL_HOLD", "CHANNEL_UNHOLD", "CUSTOM",
+    "CHANNEL_EXECUTE", "CALL_UPDATE", "CHANNEL_HOLD", "CHANNEL_UNHOLD", "CUSTOM",
 })
 _CHANNEL_FIELDS = (
     "uuid", "direction", "created", "created_epoch", "name", "state", "cid_name", "cid_num", "ip_addr",
@@ -44,6 +44,9 @@ QUEUE_FIELDS = (
     "max_wait_time_with_no_agent_time_reached", "record_template", "calls_answered", "calls_abandoned",
     "ring_progressively_delay", "skip_agents_with_external_calls", "agent_no_answer_status",
 )
+
+
+_EVENT_SPECIFIC = ("application", "application_data", "sent_callee_name", "sent_callee_num", "call_created_epoch")
 
 
 def _s(headers: dict[str, object], name: str) -> str:
@@ -129,6 +132,7 @@ class SwitchState:
             if name == "CHANNEL_CREATE":
                 self.sessions_since_start += 1
                 row = self._channel_row(headers)
+                row.update(application="", application_data="", sent_callee_name="", sent_callee_num="")
                 for key in ("cid_name", "cid_num", "ip_addr", "dest", "dialplan", "context"):
                     row["initial_" + key] = row[key]
                 self.channels[uuid] = row
@@ -139,10 +143,20 @@ class SwitchState:
             elif uuid in self.channels:
                 row = self.channels[uuid]
                 initial = {k: v for k, v in row.items() if k.startswith("initial_")}
+                kept = {k: row[k] for k in _EVENT_SPECIFIC if k in row}
                 row.update(self._channel_row(headers))
                 row.update(initial)
-                if name == "CHANNEL_BRIDGE":
+                row.update(kept)
+                if name == "CALL_UPDATE":  # what this leg last sent as callee id
+                    row.update(sent_callee_name=_s(headers, "Sent-Callee-ID-Name"),
+                               sent_callee_num=_s(headers, "Sent-Callee-ID-Number"))
+                elif name == "CHANNEL_EXECUTE":  # the core DB's application columns follow executions
+                    row.update(application=_s(headers, "Application"),
+                               application_data=_s(headers, "Application-Data"))
+                elif name == "CHANNEL_BRIDGE":
                     self.bridges[_s(headers, "Bridge-A-Unique-ID")] = _s(headers, "Bridge-B-Unique-ID")
+                    stamp = _s(headers, "Event-Date-Timestamp")
+                    row["call_created_epoch"] = str(int(stamp) // 1_000_000) if stamp.isdigit() else ""
                 elif name == "CHANNEL_UNBRIDGE":
                     self.bridges.pop(_s(headers, "Bridge-A-Unique-ID"), None)
 
@@ -154,10 +168,9 @@ class SwitchState:
             "uuid": _s(h, "Unique-ID"), "direction": _s(h, "Call-Direction"),
             "created": local_stamp(created_s), "created_epoch": str(created_s), "name": _s(h, "Channel-Name"),
             "state": _s(h, "Channel-State"), "cid_name": _s(h, "Caller-Caller-ID-Name"),
-            "cid_num": _s(h, "Caller-Caller-ID-Number"), "ip_addr": _s(h, "Caller-Network-Addr"),
+            "cid_num": _s(h, "Caller-Caller-ID-Number"),
+            "ip_addr": _s(h, "Caller-Network-Addr") if _s(h, "Call-Direction") == "inbound" else "",
             "dest": _s(h, "Caller-Destination-Number"),
-            "application": _s(h, "variable_current_application") or _s(h, "Application"),
-            "application_data": _s(h, "variable_current_application_data") or _s(h, "Application-Data"),
             "dialplan": _s(h, "Caller-Dialplan"), "context": _s(h, "Caller-Context"),
             "read_codec": _s(h, "Channel-Read-Codec-Name"), "read_rate": _s(h, "Channel-Read-Codec-Rate"),
             "read_bit_rate": _s(h, "Channel-Read-Codec-Bit-Rate"),
@@ -168,8 +181,6 @@ class SwitchState:
             "callstate": _s(h, "Channel-Call-State"), "callee_name": _s(h, "Caller-Callee-ID-Name"),
             "callee_num": callee, "callee_direction": "SEND" if callee else "",
             "call_uuid": _s(h, "Channel-Call-UUID"),
-            "sent_callee_name": _s(h, "variable_last_sent_callee_id_name"),
-            "sent_callee_num": _s(h, "variable_last_sent_callee_id_number"),
         }
 
     def _callcenter(self, h: dict[str, object]) -> None:
@@ -234,6 +245,6 @@ class SwitchState:
                 for k in _CALL_FIELDS:
                     if k not in ("call_uuid", "hostname"):
                         out["b_" + k] = other.get(k, "")
-                out["call_created_epoch"] = row.get("created_epoch", "")
+                out["call_created_epoch"] = row.get("call_created_epoch") or row.get("created_epoch", "")
                 rows.append(out)
             return rows

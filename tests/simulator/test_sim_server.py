@@ -400,3 +400,22 @@ def test_event_sequence_is_never_reused_across_plays_and_concurrent_commands(ser
     # Only the replay's captured gaps are missing from the node's numbering.
     replay = CaptureReplay("inbound-queue")
     assert max(seqs) - min(seqs) + 1 - len(seqs) == replay.seq_span() - len(replay)
+
+
+@pytest.mark.parametrize(("argument", "fixture"), [("channels as json", "api-show-channels-json.raw"),
+                                                   ("calls as json", "api-show-calls-json.raw"),
+                                                   ("channels", "api-show-channels-text.raw")])
+def test_show_replies_from_event_derived_state_equal_the_captured_replies(argument: str, fixture: str) -> None:
+    """The same events FreeSWITCH sent, fed to the node state, give the very reply FreeSWITCH gave."""
+    from ccod_fs.esl.decode import decode_capture
+    from ccod_fs.simulator.commands import show
+    from ccod_fs.simulator.state import TRACKED_EVENTS, SwitchState
+
+    state = SwitchState()
+    for event in decode_capture(FIXTURES / "esl-plain-inbound-queue.raw"):
+        if event.headers.get("API-Command") == "show" and state.bridges:
+            break  # call 1 is bridged: the control connection asked here
+        if event.name in TRACKED_EVENTS:
+            state.observe(event.headers)
+    expected, _ = iter_frames((FIXTURES / fixture).read_bytes())
+    assert show(state, argument).body == expected[0].body.decode()
