@@ -56,7 +56,6 @@ class CallTruth:
     failed_offers: list[str] = field(default_factory=list)  # hangup causes of failed agent offers
     holds: int = 0
     dtmf: int = 0
-    transferred: bool = False
 
     @property
     def wait_us(self) -> int:
