@@ -302,9 +302,13 @@ def test_ingest_sigkilled_twice_between_segments_loses_nothing(kafka: KafkaBroke
     _assert_matches_reference(delivered, rig, {eid for eid, e in reference.events.items() if e.call_id not in across})
     diff = _diff(delivered, rig)
     assert {delivered.events[e]["call_id"] for e in diff.extra} <= across
-    # Calls in progress at a kill: a restarted ingest starts without the normalizer's call state
-    # (``Normalizer.state_snapshot`` is never persisted), so some of their later events cannot be
-    # attributed. They must not vanish silently: each such ESL event is dead-lettered.
+    # Calls in progress at a kill (known bug, reported): a restarted ingest starts without the
+    # normalizer's call state (``Normalizer.state_snapshot`` exists but the service never persists
+    # or restores it), so for those calls it publishes a second call.offered, dequeue/answer wait
+    # times from second-precision queue times, shifted event ids, and cannot attribute agent offers
+    # at all. Until that is fixed this test holds the line it can: the deviations stay within those
+    # calls, and nothing vanishes silently (each unattributable ESL event is dead-lettered). Once
+    # the state survives a restart, ``diff`` is empty and these checks still hold.
     dead_seqs = {int(orjson.loads(base64.b64decode(letter.raw_b64))["headers"]["Event-Sequence"])
                  for letter in letters if letter.stage == "normalize"}
     unattributed = {reference.events[eid].seq for eid in diff.missing}
