@@ -11,7 +11,9 @@ known exactly before a single event is rendered.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import Random
 
@@ -86,8 +88,6 @@ class CallPlan:
         return archetype(self.archetype)
 
     def warp(self, capture_us: int) -> int:
-        import bisect
-
         return capture_us + self.shifts[bisect.bisect_right(self.breaks, capture_us)]
 
 
@@ -193,7 +193,7 @@ class LoadSimulation:
             return plan("abandoned-ringing", [wait, ring], [agent])
         talk = max(int(rng.expovariate(1 / p.mean_talk_s) * SECOND), int(p.min_talk_s * SECOND))
         if u < p.p_ring_abandon + p.p_offer_failures and wait == 0 and len(queue.agents) >= 3:
-            return self._plan_failures(plan, queue, agent, join, ring, talk, free_at, rng)
+            return self._plan_failures(plan, queue, agent, join, ring, talk, free_at)
         if wait == 0 and rng.random() < p.p_agent_hangup:
             name = "answered-agent-hangup"
         elif rng.random() < p.p_dtmf:
@@ -208,7 +208,10 @@ class LoadSimulation:
         free_at[agent] = answered + talk + int(p.wrap_up_s * SECOND)
         return call
 
-    def _plan_failures(self, plan, queue, first, join, ring, talk, free_at, rng):  # type: ignore[no-untyped-def]
+    def _plan_failures(
+        self, plan: Callable[[str, list[int | None], list[str]], CallPlan], queue: QueueSpec, first: str,
+        join: int, ring: int, talk: int, free_at: dict[str, int],
+    ) -> CallPlan:
         """NO_ANSWER by ``first``, USER_BUSY by a second agent, answered by a third."""
         p = self.profile
         arch = archetype("answered-after-failures")
