@@ -18,6 +18,7 @@ from ccod_fs.ingest.metrics import IngestMetrics
 from ccod_fs.ingest.node_lock import NodeLock
 from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 from ccod_fs.ingest.pipeline import IngestPipeline, Publisher
+from ccod_fs.ingest.state_store import StateStore
 from ccod_fs.ingest.subscriptions import subscription_tokens
 from ccod_fs.ops_http import OpsServer
 from ccod_fs.settings import IngestSettings
@@ -47,6 +48,14 @@ class IngestService:
             dead_letter_topic=settings.kafka.dead_letter_topic,
             metrics=self.metrics,
         )
+        self.state = StateStore(settings.spool_dir)
+        snapshot = self.state.load()
+        if snapshot is not None:
+            try:
+                self.normalizer.restore(snapshot)
+                log.info("ingest.state_restored", node=self.node, path=str(self.state.path))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("ingest.state_restore_failed", node=self.node, error=str(exc))
         self.connection: EslConnection | None = None
         self.stopping = False
         self.connects = 0
@@ -127,6 +136,15 @@ class IngestService:
                 self.log.warning("esl.disconnected", reason=reason)
             self.connection.close()
         self.publisher.flush(timeout=30)
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Snapshot only after the publisher holds every event the normalizer has seen."""
+        self.publisher.poll()
+        try:
+            self.state.save(self.normalizer.state_snapshot())
+        except OSError as exc:
+            self.log.error("ingest.state_save_failed", error=str(exc))
 
     def _sleep(self, seconds: float) -> None:
         end = gevent.get_hub().loop.now() + seconds
@@ -136,6 +154,8 @@ class IngestService:
 
     def _housekeeping(self) -> None:
         self.publisher.poll()
+        if self.state.due():
+            self.save_state()
         self.metrics.lag_seconds.set(self.pipeline.lag_seconds())
         stats = getattr(self.publisher, "stats", None)
         if stats is not None:
