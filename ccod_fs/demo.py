@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import gevent
+from pydantic import SecretStr
 
 from ccod_fs.bus.memory import MemoryBus
 from ccod_fs.clickhouse.client import ChdbClient
@@ -70,7 +71,7 @@ def run_pipeline(calls: int, seed: int, data_dir: Path, nodes: int = 2, tenants:
             port = server.start()
             servers.append(server)
             settings = IngestSettings(
-                esl=EslSettings(port=port, password=password, node=node.hostname),
+                esl=EslSettings(port=port, password=SecretStr(password), node=node.hostname),
                 kafka=KafkaSettings(bootstrap="in-process"),
                 spool_dir=data_dir / f"spool-{index}",
             )
