@@ -269,6 +269,18 @@ FROM
 """
 
 
+def settle(client: Any, timeout: float = 180.0) -> float:
+    """Wait for background merges of the freshly generated data (a steady-state database)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        rows = client.query("SELECT count() AS n FROM system.merges WHERE database = {db:String}",
+                            {"db": client.database})
+        if not rows[0]["n"]:
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
 def legacy_gen(sql: str) -> str:
     """The generator SQL for 18.16: epoch-ms UInt64 times instead of DateTime64."""
     return (sql.replace("{now:DateTime64(3, 'UTC')} - toIntervalMillisecond(({n:UInt64} - number) * 30)",
@@ -298,7 +310,7 @@ def bench_wallboard_server(ch: Any, n: int, runs: int = 15) -> float:
         "if(number % 2 = 0, ['Waiting', 'In a queue call', 'After Call Work'][(number % 3) + 1], 'Available'), '', "
         "{now:UInt64} - number * 1000, generateUUIDv4() FROM numbers(200000)", {"now": now_ms})
     print(f"server wallboard data: {n:,} events generated in clickhouse-server {client.server_major} in "
-          f"{time.perf_counter() - started:.1f}s")
+          f"{time.perf_counter() - started:.1f}s; merges settled in {settle(client):.1f}s")
     reports = Reports(client)
     reports.wallboard("acme", now)
     samples = []
@@ -337,7 +349,8 @@ def bench_wallboard(n: int, runs: int = 15) -> float:
         "if(number % 2 = 0, ['Waiting', 'In a queue call', 'After Call Work'][(number % 3) + 1], 'Available'), '', "
         "{now:DateTime64(3, 'UTC')} - toIntervalSecond(number), generateUUIDv4() FROM numbers(200000)",
         {"now": now})
-    print(f"wallboard data: {n:,} events generated in chDB in {time.perf_counter() - started:.1f}s")
+    print(f"wallboard data: {n:,} events generated in chDB in {time.perf_counter() - started:.1f}s; "
+          f"merges settled in {settle(client):.1f}s")
     reports = Reports(client)
     reports.wallboard("acme", now)
     samples = []

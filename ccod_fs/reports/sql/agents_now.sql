@@ -1,12 +1,13 @@
 -- agents_now: how many agents are in each (status, state) right now; logged-out agents excluded.
--- Params: tenant String, now DateTime64(3). Latest change per agent and kind wins (ties by event id).
+-- Params: tenant String, now DateTime64(3). Latest change per agent and kind wins (two changes in
+-- the same millisecond are ambiguous anyway; duplicates carry the same value).
 SELECT status, state, count() AS agents, groupArray(agent_id) AS agent_ids
 FROM
 (
     SELECT agent_id, anyIf(latest, kind = 'status') AS status, anyIf(latest, kind = 'state') AS state
     FROM
     (
-        SELECT agent_id, kind, argMax(value, (changed_at, event_id)) AS latest
+        SELECT agent_id, kind, argMax(value, changed_at) AS latest
         FROM agent_state_changes
         WHERE tenant_id = {tenant:String} AND changed_at <= {now:DateTime64(3, 'UTC')}
         GROUP BY agent_id, kind

@@ -6,7 +6,7 @@ FROM
     SELECT agent_id, anyIf(latest, kind = 'status') AS status, anyIf(latest, kind = 'state') AS state
     FROM
     (
-        SELECT agent_id, kind, argMax(value, (changed_at, event_id)) AS latest
+        SELECT agent_id, kind, argMax(value, changed_at) AS latest
         FROM agent_state_changes
         WHERE tenant_id = {tenant:String} AND changed_at <= {now:UInt64}
         GROUP BY agent_id, kind
