@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 
 # Kafka (KRaft, jars from Maven Central) and ClickHouse 18.16 are installed/started by tests/conftest.py.
 test: venv
+	$(BIN)/ruff check ccod_fs tests benchmarks
+	$(BIN)/mypy ccod_fs
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 demo: venv
