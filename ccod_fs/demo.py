@@ -50,7 +50,9 @@ def _gevent_wait(predicate: object, timeout: float, what: str) -> None:
         gevent.sleep(0.02)
 
 
-def run_pipeline(calls: int, seed: int, data_dir: Path, nodes: int = 2, tenants: int = 2) -> DemoResult:
+def run_pipeline(calls: int, seed: int, data_dir: Path, nodes: int = 2, tenants: int = 2,
+                 database: str = "ccod") -> DemoResult:
+    """``database``: chDB is one engine per process, so callers sharing a process pass distinct names."""
     started = time.perf_counter()
     now_us = time.time_ns() // 1000
     # Put the simulated traffic in the recent past so "today" reports cover it.
@@ -96,7 +98,7 @@ def run_pipeline(calls: int, seed: int, data_dir: Path, nodes: int = 2, tenants:
         for server in servers:
             server.stop()
 
-    client = ChdbClient(data_dir / "chdb", "ccod")
+    client = ChdbClient(data_dir / "chdb", database)
     migrate(client)
     sink = Sink(client)
     rows: dict[str, int] = {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from ccod_fs.demo import run_pipeline
 
 
 def test_report_read_back_from_clickhouse_equals_ground_truth(tmp_path: Path) -> None:
-    result = run_pipeline(calls=120, seed=3, data_dir=tmp_path)
+    result = run_pipeline(calls=120, seed=3, data_dir=tmp_path, database=f"demo_{uuid.uuid4().hex[:10]}")
     assert result.dead_letters == 0
     assert result.events_out > 0 and result.events_in > result.events_out
     seen = 0

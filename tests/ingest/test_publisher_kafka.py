@@ -139,6 +139,8 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.ingest.test_publisher_kafka import record
 from ccod_fs.ingest.publisher import DurablePublisher
+from ccod_fs.logs import configure_logging
+configure_logging("WARNING")  # logs to stderr: stdout carries only the POLLED lines
 pub = DurablePublisher(bootstrap={bootstrap!r}, spool_dir=Path({spool!r}), client_id="child")
 pub.start()
 i = {start}

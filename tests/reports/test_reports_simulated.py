@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,9 @@ from ccod_fs.reports import Reports
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, Reports]:
     data = tmp_path_factory.mktemp("sim")
-    result = run_pipeline(calls=80, seed=11, data_dir=data)
-    return result, Reports(ChdbClient(data / "chdb", "ccod"))
+    database = f"sim_{uuid.uuid4().hex[:10]}"  # chDB is one engine per test process: keep our own database
+    result = run_pipeline(calls=80, seed=11, data_dir=data, database=database)
+    return result, Reports(ChdbClient(data / "chdb", database))
 
 
 def test_queue_counts_and_durations_match_the_simulation(simulated) -> None:
