@@ -9,12 +9,13 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from ccod_fs.clickhouse.client import ChdbClient, ClickHouseClient, NativeClient
 from ccod_fs.devservices import ClickHouseServer, KafkaBroker, ServiceStartError
 
 S = TypeVar("S", KafkaBroker, ClickHouseServer)
@@ -100,3 +101,36 @@ def unique_topic(request: pytest.FixtureRequest) -> str:
 def tmp_dir(tmp_path: Path) -> Path:
     """Per-test scratch directory (pytest's ``tmp_path``, under one name for the project's tests)."""
     return tmp_path
+
+
+# ---- ClickHouse clients for tests: a fresh database each, embedded chDB or the 18.16 server ----------
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def chdb(chdb_path: Path) -> ClickHouseClient:
+    """A fresh database in the process' embedded chDB engine (one engine per process)."""
+    return ChdbClient(chdb_path, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def native_factory(clickhouse_server: ClickHouseServer) -> Iterator[Callable[[str | None], NativeClient]]:
+    made: list[NativeClient] = []
+
+    def make(database: str | None = None) -> NativeClient:
+        c = NativeClient(clickhouse_server.host, clickhouse_server.port, database or f"t_{uuid.uuid4().hex[:12]}")
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def native(native_factory: Callable[[str | None], NativeClient]) -> NativeClient:
+    return native_factory(None)
