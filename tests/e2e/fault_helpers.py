@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -34,6 +33,7 @@ from ccod_fs.simulator.loadstream import NodeLoad
 from ccod_fs.simulator.model import NodeIdentity
 from ccod_fs.simulator.server import SimulatorServer
 from ccod_fs.simulator.synth import StaticEvent
+from tests.e2e import helpers as e2e_helpers
 
 Record = tuple[int, int, bytes | None, bytes]  # partition, offset, key, value
 
@@ -210,22 +210,9 @@ class IngestProcess:
 def start_ingest(*, esl_port: int, password: str, node: str, bootstrap: str, events_topic: str,
                  dead_letter_topic: str, spool_dir: Path, log_path: Path, http_port: int) -> IngestProcess:
     """``ccod-fs ingest`` as a real process with its ``/healthz`` and ``/metrics`` on ``http_port``."""
-    env = {
-        **os.environ,
-        "CCOD_ESL__HOST": "127.0.0.1",
-        "CCOD_ESL__PORT": str(esl_port),
-        "CCOD_ESL__PASSWORD": password,
-        "CCOD_ESL__NODE": node,
-        "CCOD_ESL__RECONNECT_MAX_BACKOFF_S": "1",
-        "CCOD_KAFKA__BOOTSTRAP": bootstrap,
-        "CCOD_KAFKA__EVENTS_TOPIC": events_topic,
-        "CCOD_KAFKA__DEAD_LETTER_TOPIC": dead_letter_topic,
-        "CCOD_SPOOL_DIR": str(spool_dir),
-        "CCOD_HTTP_PORT": str(http_port),
-    }
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ccod_fs.cli", "--log-json", "ingest"], env=env,
-                                stdout=log, stderr=log)
+    proc = e2e_helpers.start_ingest(esl_port=esl_port, password=password, node=node, bootstrap=bootstrap,
+                                    events_topic=events_topic, dead_letter_topic=dead_letter_topic,
+                                    spool_dir=spool_dir, log_path=log_path, http_port=http_port)
     ingest = IngestProcess(proc, http_port, log_path)
     wait_until(lambda: ingest.health() is not None or proc.poll() is not None, 120, "the ingest's ops port")
     assert proc.poll() is None, ingest.log_tail()

@@ -14,7 +14,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 
 def start_ingest(*, esl_port: int, password: str, node: str, bootstrap: str, events_topic: str,
-                 dead_letter_topic: str, spool_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+                 dead_letter_topic: str, spool_dir: Path, log_path: Path, http_port: int = 0
+                 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CCOD_ESL__HOST": "127.0.0.1",
@@ -26,12 +27,12 @@ def start_ingest(*, esl_port: int, password: str, node: str, bootstrap: str, eve
         "CCOD_KAFKA__EVENTS_TOPIC": events_topic,
         "CCOD_KAFKA__DEAD_LETTER_TOPIC": dead_letter_topic,
         "CCOD_SPOOL_DIR": str(spool_dir),
-        "CCOD_HTTP_PORT": "0",
+        "CCOD_HTTP_PORT": str(http_port),
     }
-    log = log_path.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ccod_fs.cli", "--log-json", "ingest"], env=env, stdout=log, stderr=log
-    )
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ccod_fs.cli", "--log-json", "ingest"], env=env, stdout=log, stderr=log
+        )
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
