@@ -24,7 +24,9 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from ccod_fs.ingest.publisher import DurablePublisher, ensure_topics, producer_config
+from ccod_fs.ingest.kafka_handoff import producer_config
+from ccod_fs.ingest.kafka_topics import ensure_topics
+from ccod_fs.ingest.publisher import DurablePublisher
 
 Message = tuple[bytes, bytes]  # (key, value), already serialized
 

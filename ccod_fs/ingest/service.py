@@ -175,7 +175,8 @@ class IngestService:
 
 def run_ingest(settings: IngestSettings) -> None:
     """``ccod-fs ingest``: ESL -> Kafka for one FreeSWITCH node, until SIGTERM/SIGINT."""
-    from ccod_fs.ingest.publisher import DurablePublisher, ensure_topics
+    from ccod_fs.ingest.kafka_topics import ensure_topics
+    from ccod_fs.ingest.publisher import DurablePublisher
 
     lock = NodeLock(settings.spool_dir)
     lock.acquire()

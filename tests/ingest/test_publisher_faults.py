@@ -10,7 +10,8 @@ import pytest
 from test_publisher_kafka import assert_exactly_once_in_order, read_topic, record
 
 from ccod_fs.devservices import KafkaBroker
-from ccod_fs.ingest.publisher import DurablePublisher, ensure_topics
+from ccod_fs.ingest.kafka_topics import ensure_topics
+from ccod_fs.ingest.publisher import DurablePublisher
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ccod_fs.ingest.publisher import BatchHandoff, DurablePublisher, TopicSetupError, ensure_topics, producer_config
+from ccod_fs.ingest.kafka_handoff import BatchHandoff, producer_config
+from ccod_fs.ingest.kafka_topics import TopicSetupError, ensure_topics
+from ccod_fs.ingest.publisher import DurablePublisher
 from ccod_fs.ingest.spool import Spool
 
 REPO = Path(__file__).parents[2]
@@ -273,7 +275,7 @@ def test_broker_side_batch_split_falls_back_to_send_without_loss(
 def test_append_record_writes_the_bytes_kafka_python_would(compression: int) -> None:
     from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 
-    from ccod_fs.ingest.publisher import append_record
+    from ccod_fs.ingest.kafka_handoff import append_record
 
     rng = random.Random(7)
     ours = MemoryRecordsBuilder(2, compression, 2 * 1024 * 1024)
