@@ -94,7 +94,7 @@ def _on(database: str, tables: Sequence[str]) -> str:
 def default_policy_sql(database: str = "ccod", tables: Sequence[str] = TENANT_TABLES) -> list[str]:
     """Run once per cluster: every user keeps all rows unless a restrictive policy narrows them."""
     return [f"CREATE ROW POLICY IF NOT EXISTS {DEFAULT_POLICY} ON {_on(database, tables)} "
-            f"AS PERMISSIVE FOR SELECT USING 1 TO ALL"]
+            f"FOR SELECT USING 1 AS PERMISSIVE TO ALL"]
 
 
 def provision_sql(tenant: str, password: str, database: str = "ccod",
@@ -112,7 +112,7 @@ def provision_sql(tenant: str, password: str, database: str = "ccod",
         f"CREATE USER IF NOT EXISTS {user} IDENTIFIED WITH sha256_hash BY '{digest}'{hosts} "
         f"DEFAULT DATABASE {_ident(database)} SETTINGS readonly = 1",
         f"CREATE ROW POLICY IF NOT EXISTS {tenant_policy(tenant)} ON {_on(database, tables)} "
-        f"AS RESTRICTIVE FOR SELECT USING tenant_id = '{tenant}' TO {user}",
+        f"FOR SELECT USING tenant_id = '{tenant}' AS RESTRICTIVE TO {user}",
         *(f"GRANT SELECT ON {_ident(database)}.{_ident(t)} TO {user}" for t in (*tables, *views)),
     ]
 

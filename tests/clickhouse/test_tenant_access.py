@@ -221,14 +221,14 @@ def test_production_sql_for_two_tenants() -> None:
     on = ("ccod.events_raw, ccod.calls_partial, ccod.agent_state_changes, ccod.queue_interval_stats, "
           "ccod.agent_interval_stats")
     assert ta.default_policy_sql() == [
-        f"CREATE ROW POLICY IF NOT EXISTS ccod_all_rows ON {on} AS PERMISSIVE FOR SELECT USING 1 TO ALL"]
+        f"CREATE ROW POLICY IF NOT EXISTS ccod_all_rows ON {on} FOR SELECT USING 1 AS PERMISSIVE TO ALL"]
     for tenant, pw in PASSWORDS.items():
         stmts = ta.provision_sql(tenant, pw, host_ip=["10.0.0.0/8"])
         digest = __import__("hashlib").sha256(pw.encode()).hexdigest()
         assert stmts[0] == (f"CREATE USER IF NOT EXISTS analyst_{tenant} IDENTIFIED WITH sha256_hash BY "
                             f"'{digest}' HOST IP '10.0.0.0/8' DEFAULT DATABASE ccod SETTINGS readonly = 1")
-        assert stmts[1] == (f"CREATE ROW POLICY IF NOT EXISTS ccod_tenant_{tenant} ON {on} AS RESTRICTIVE "
-                            f"FOR SELECT USING tenant_id = '{tenant}' TO analyst_{tenant}")
+        assert stmts[1] == (f"CREATE ROW POLICY IF NOT EXISTS ccod_tenant_{tenant} ON {on} FOR SELECT "
+                            f"USING tenant_id = '{tenant}' AS RESTRICTIVE TO analyst_{tenant}")
         assert stmts[2:] == [f"GRANT SELECT ON ccod.{t} TO analyst_{tenant}"
                              for t in (*ta.TENANT_TABLES, *ta.TENANT_VIEWS)]
         assert all(pw not in s for s in stmts)
