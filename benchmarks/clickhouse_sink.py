@@ -290,7 +290,6 @@ def legacy_gen(sql: str) -> str:
 
 def bench_wallboard_server(ch: Any, n: int, runs: int = 15) -> float:
     """The same wallboard on the 18.16 server (legacy SQL over the call facts), same data shape."""
-    from ccod_fs.reports import Reports
 
     client = NativeClient(ch.host, ch.port, f"wallboard_{uuid.uuid4().hex[:6]}")
     migrate(client)
@@ -311,23 +310,13 @@ def bench_wallboard_server(ch: Any, n: int, runs: int = 15) -> float:
         "{now:UInt64} - number * 1000, generateUUIDv4() FROM numbers(200000)", {"now": now_ms})
     print(f"server wallboard data: {n:,} events generated in clickhouse-server {client.server_major} in "
           f"{time.perf_counter() - started:.1f}s; merges settled in {settle(client):.1f}s")
-    reports = Reports(client)
-    reports.wallboard("acme", now)
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        board = reports.wallboard("acme", now)
-        samples.append((time.perf_counter() - t) * 1000)
-    median = statistics.median(samples)
-    print(f"server wallboard (acme, {len(board['queues'])} queues): median {median:.1f} ms over {runs} runs "
-          f"(min {min(samples):.1f}, max {max(samples):.1f})")
+    median = _time_wallboard(client, now, runs, "server wallboard")
     client.close()
     return median
 
 
 def bench_wallboard(n: int, runs: int = 15) -> float:
     """Wallboard on ``n`` raw events in embedded chDB: rows generated in SQL, then median query time."""
-    from ccod_fs.reports import Reports
 
     path = Path(tempfile.mkdtemp(prefix="bench-chdb-"))
     client = ChdbClient(path, f"wallboard_{uuid.uuid4().hex[:6]}")
@@ -351,17 +340,7 @@ def bench_wallboard(n: int, runs: int = 15) -> float:
         {"now": now})
     print(f"wallboard data: {n:,} events generated in chDB in {time.perf_counter() - started:.1f}s; "
           f"merges settled in {settle(client):.1f}s")
-    reports = Reports(client)
-    reports.wallboard("acme", now)
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        board = reports.wallboard("acme", now)
-        samples.append((time.perf_counter() - t) * 1000)
-    median = statistics.median(samples)
-    print(f"wallboard (acme, {len(board['queues'])} queues): median {median:.1f} ms over {runs} runs "
-          f"(min {min(samples):.1f}, max {max(samples):.1f})")
-    return median
+    return _time_wallboard(client, now, runs, "wallboard")
 
 
 def main() -> None:
@@ -412,6 +391,24 @@ def main() -> None:
             svc.close()
     print(f"RESULT clickhouse_sink events_per_s={sink_rate:.0f} vs_raw_insert={sink_rate / raw_rate:.2f} "
           f"freshness_p95_s={p95:.2f} wallboard_ms={wallboard:.1f}")
+
+
+def _time_wallboard(client: Any, now: Any, runs: int, label: str) -> float:
+    """Median ms of the wallboard query (all queues of one tenant, now), after one warm-up run."""
+    from ccod_fs.reports import Reports
+
+    reports = Reports(client)
+    reports.wallboard("acme", now)
+    samples = []
+    board: dict[str, Any] = {}
+    for _ in range(runs):
+        t = time.perf_counter()
+        board = reports.wallboard("acme", now)
+        samples.append((time.perf_counter() - t) * 1000)
+    median = statistics.median(samples)
+    print(f"{label} (acme, {len(board['queues'])} queues): median {median:.1f} ms over {runs} runs "
+          f"(min {min(samples):.1f}, max {max(samples):.1f})")
+    return median
 
 
 if __name__ == "__main__":
