@@ -412,4 +412,7 @@ def _time_wallboard(client: Any, now: Any, runs: int, label: str) -> float:
 
 
 if __name__ == "__main__":
+    from ccod_fs.clickhouse.client import exit_process
+
     main()
+    exit_process(0)

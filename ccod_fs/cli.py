@@ -44,19 +44,23 @@ def ingest() -> None:
 @main.command()
 def sink() -> None:
     """Kafka -> ClickHouse sink (CCOD_KAFKA__*, CCOD_CLICKHOUSE__URL or embedded chDB)."""
+    from ccod_fs.clickhouse.client import exit_process
     from ccod_fs.settings import SinkSettings
     from ccod_fs.sink.service import run_sink
 
     run_sink(_settings(SinkSettings))
+    exit_process(0)  # embedded chDB can crash in its own shutdown after a clean stop
 
 
 @main.command()
 def migrate() -> None:
     """Apply ClickHouse migrations (idempotent; safe from two pods at once)."""
+    from ccod_fs.clickhouse.client import exit_process
     from ccod_fs.settings import MigrateSettings
     from ccod_fs.sink.service import run_migrate
 
     run_migrate(_settings(MigrateSettings))
+    exit_process(0)
 
 
 @main.command()
@@ -88,9 +92,11 @@ def simulate(ctx: click.Context) -> None:
 @click.option("--data-dir", default=None, help="chDB data dir (default: a temp dir)")
 def demo(calls: int, seed: int, data_dir: str | None) -> None:
     """Whole pipeline in one process on embedded defaults; prints the report from ClickHouse."""
+    from ccod_fs.clickhouse.client import exit_process
     from ccod_fs.demo import run_demo
 
     run_demo(calls=calls, seed=seed, data_dir=data_dir)
+    exit_process(0)
 
 if __name__ == "__main__":
     main()

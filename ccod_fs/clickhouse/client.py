@@ -135,6 +135,24 @@ def close_embedded() -> None:
         _chdb_path = None
 
 
+def exit_process(status: int = 0) -> None:
+    """End a process that loaded chDB without running its native global shutdown.
+
+    chDB 4.4 can segfault in ``global_context->shutdown()`` at interpreter exit
+    ("ShutdownTablesThreadPool is not initialized"), turning a finished run into exit 139.
+    Entry points call this once their output is written; data is already durable.
+    """
+    import os
+    import sys
+
+    if "chdb" not in sys.modules:
+        sys.exit(status)
+    close_embedded()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 # ---- server over the native protocol -------------------------------------------------------------
 
 _new_uuid = UUID.__new__
