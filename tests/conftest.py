@@ -134,3 +134,19 @@ def native_factory(clickhouse_server: ClickHouseServer) -> Iterator[Callable[[st
 @pytest.fixture
 def native(native_factory: Callable[[str | None], NativeClient]) -> NativeClient:
     return native_factory(None)
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A Kafka broker of the requesting module alone: fault tests kill it without disturbing the shared one."""
+    broker = _start(KafkaBroker(workdir=tmp_path_factory.mktemp("kafka-private")))
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def private_kafka(private_broker: KafkaBroker) -> Iterator[KafkaBroker]:
+    """The module's private broker, restarted after a test that left it down (so the next one starts clean)."""
+    yield private_broker
+    if not private_broker.running():
+        private_broker.restart()

@@ -15,7 +15,7 @@ import structlog
 from ccod_fs.contract.deadletter import DeadLetter
 from ccod_fs.contract.envelope import Envelope
 from ccod_fs.contract.events import serialize_event
-from ccod_fs.esl.errors import EslProtocolError
+from ccod_fs.esl.errors import EslProtocolError, FrameError
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.metrics import IngestMetrics
 from ccod_fs.ingest.normalize import NormalizeError, Normalizer
@@ -83,21 +83,21 @@ class IngestPipeline:
         self.events_in = 0
         self.events_out = 0
         self.dead_lettered = 0
-        self.last_event_ts_us = 0
+        self._last_ts = ""  # Event-Date-Timestamp of the newest event, parsed only when lag is read
         self._m_in = self.metrics.esl_events_in.labels(node)
         self._m_out = self.metrics.events_out.labels(node)
+        self._synced_in = 0
+        self._synced_out = 0
 
     def on_event(self, event: EslEvent) -> None:
         self.events_in += 1
-        self._m_in.inc()
-        headers = event.headers
         kind = self.sequence.observe(event.get("Core-UUID"), event.get("Event-Sequence"))
         if kind is not None:
             self.metrics.sequence_gaps.labels(self.node, kind).inc()
             log.warning("esl.sequence_anomaly", node=self.node, kind=kind, sequence=event.get("Event-Sequence"))
-        ts = headers.get("Event-Date-Timestamp")
-        if isinstance(ts, str) and ts.isdigit():
-            self.last_event_ts_us = int(ts)
+        ts = event.headers.get("Event-Date-Timestamp")
+        if type(ts) is str:
+            self._last_ts = ts
         try:
             canonical = self.normalizer.normalize(event)
         except NormalizeError as exc:
@@ -110,10 +110,9 @@ class IngestPipeline:
     def publish(self, item: Envelope) -> None:
         self.publisher.publish(self.events_topic, item.tenant_id.encode(), serialize_event(item))
         self.events_out += 1
-        self._m_out.inc()
 
     def on_error(self, error: EslProtocolError) -> None:
-        stage = "esl-frame" if error.__class__.__name__ == "FrameError" else "esl-decode"
+        stage = "esl-frame" if isinstance(error, FrameError) else "esl-decode"
         self.dead_letter(stage, error.reason, error.detail, error.raw)
 
     def dead_letter(self, stage: str, reason: str, detail: str, raw: bytes) -> None:
@@ -123,7 +122,13 @@ class IngestPipeline:
         letter = DeadLetter.of(stage=stage, reason=reason, detail=detail, origin=self.node, raw=raw)
         self.publisher.publish(self.dead_letter_topic, self.node.encode(), letter.to_json())
 
+    def sync_metrics(self) -> None:
+        """Move the in/out counts into Prometheus; called from housekeeping, not per event (hot path)."""
+        self._m_in.inc(self.events_in - self._synced_in)
+        self._m_out.inc(self.events_out - self._synced_out)
+        self._synced_in, self._synced_out = self.events_in, self.events_out
+
     def lag_seconds(self) -> float:
-        if not self.last_event_ts_us:
+        if not self._last_ts.isdigit():
             return 0.0
-        return max(0.0, time.time() - self.last_event_ts_us / 1e6)
+        return max(0.0, time.time() - int(self._last_ts) / 1e6)

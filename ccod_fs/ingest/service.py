@@ -136,6 +136,7 @@ class IngestService:
                 self.log.warning("esl.disconnected", reason=reason)
             self.connection.close()
         self.publisher.flush(timeout=30)
+        self.pipeline.sync_metrics()
         self.save_state()
 
     def save_state(self) -> None:
@@ -156,6 +157,7 @@ class IngestService:
         self.publisher.poll()
         if self.state.due():
             self.save_state()
+        self.pipeline.sync_metrics()
         self.metrics.lag_seconds.set(self.pipeline.lag_seconds())
         stats = getattr(self.publisher, "stats", None)
         if stats is not None:

@@ -17,7 +17,6 @@ import signal
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,20 +172,10 @@ OUTAGE_CALLS = int(os.environ.get("CCOD_FAULT_OUTAGE_CALLS", "5000"))
 OUTAGE_S = 30.0
 
 
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    """This module's own broker: killed for 30 s here without disturbing the session's shared one."""
-    broker = KafkaBroker(workdir=tmp_path_factory.mktemp("kafka-faults"))
-    broker.start()
-    yield broker
-    broker.close()
-
-
 @pytest.fixture
-def kafka(private_broker: KafkaBroker) -> Iterator[KafkaBroker]:
-    yield private_broker
-    if not private_broker.running():  # a failed outage test must not leave it down for the next
-        private_broker.restart()
+def kafka(private_kafka: KafkaBroker) -> KafkaBroker:
+    """This module's own broker (tests/conftest.py ``private_kafka``): killed for 30 s here."""
+    return private_kafka
 
 
 def test_kafka_down_30s_mid_load_loses_nothing(kafka: KafkaBroker, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,10 @@ from ccod_fs.ingest.kafka_topics import ensure_topics
 from ccod_fs.ingest.publisher import DurablePublisher
 
 
-@pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(workdir=tmp_path_factory.mktemp("kafka-faults"))
-    broker.start()
-    yield broker
-    broker.close()
-
-
 @pytest.fixture
-def broker(private_broker: KafkaBroker) -> Iterator[KafkaBroker]:
-    yield private_broker
-    if not private_broker.running():
-        private_broker.restart()
+def broker(private_kafka: KafkaBroker) -> KafkaBroker:
+    """This module's own broker (tests/conftest.py ``private_kafka``)."""
+    return private_kafka
 
 
 def _pump_for(pub: DurablePublisher, seconds: float) -> None:
