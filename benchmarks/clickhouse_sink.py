@@ -22,12 +22,10 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,7 +33,8 @@ import structlog
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from ccod_fs.clickhouse.client import ChdbClient, NativeClient
+from benchmarks.wallboard_phase import bench_wallboard, bench_wallboard_server
+from ccod_fs.clickhouse.client import NativeClient
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.events import serialize_event
 from ccod_fs.sink.rows import TABLES, RowBatch, derive_rows
@@ -239,110 +238,6 @@ def bench_freshness(bootstrap: str, ch: Any, rate: int, seconds: float) -> float
     return p95
 
 
-WALLBOARD_GEN = """
-INSERT INTO calls_partial (tenant_id, call_id, event_id, type, at, queue_id, agent_id, queued_at, answered_at,
-                           answer_wait_ms, dequeued_at, outcome, dequeue_wait_ms, agent_ended_at, bridge_ms, ended_at)
-SELECT
-    ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(call % 5) + 1] AS tenant_id,
-    concat('c', toString(call)) AS call_id,
-    generateUUIDv4(number) AS event_id,
-    ['call.offered', 'call.queued', 'call.answered', 'call.dequeued', 'call.agent_ended', 'call.hold',
-     'call.ended'][step + 1] AS type,
-    ts AS at,
-    ['sales', 'support', 'billing'][(call % 3) + 1] AS queue_id,
-    if(step IN (2, 4) AND NOT abandon, concat('agent-', toString(call % 40)), '') AS agent_id,
-    if(step = 1, ts, NULL) AS queued_at,
-    if(step = 2 AND NOT abandon, ts, NULL) AS answered_at,
-    if(step = 2 AND NOT abandon, toUInt32(call % 45000), NULL) AS answer_wait_ms,
-    if(step = 3, ts, NULL) AS dequeued_at,
-    if(step = 3, if(abandon, 'abandoned', 'answered'), NULL) AS outcome,
-    if(step = 3, toUInt32(call % 60000), NULL) AS dequeue_wait_ms,
-    if(step = 4 AND NOT abandon, ts, NULL) AS agent_ended_at,
-    if(step = 4 AND NOT abandon, toUInt32(60000), NULL) AS bridge_ms,
-    if(step = 6, ts, NULL) AS ended_at
-FROM
-(
-    SELECT number, intDiv(number, 7) AS call, number % 7 AS step, call % 20 = 0 AS abandon,
-           {now:DateTime64(3, 'UTC')} - toIntervalMillisecond(({n:UInt64} - number) * 30) AS ts
-    FROM numbers({n:UInt64})
-)
-"""
-
-
-def settle(client: Any, timeout: float = 180.0) -> float:
-    """Wait for background merges of the freshly generated data (a steady-state database)."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        rows = client.query("SELECT count() AS n FROM system.merges WHERE database = {db:String}",
-                            {"db": client.database})
-        if not rows[0]["n"]:
-            break
-        time.sleep(0.5)
-    return time.perf_counter() - started
-
-
-def legacy_gen(sql: str) -> str:
-    """The generator SQL for 18.16: epoch-ms UInt64 times instead of DateTime64."""
-    return (sql.replace("{now:DateTime64(3, 'UTC')} - toIntervalMillisecond(({n:UInt64} - number) * 30)",
-                        "{now:UInt64} - ({n:UInt64} - number) * 30")
-               .replace("generateUUIDv4(number)", "generateUUIDv4()"))
-
-
-def bench_wallboard_server(ch: Any, n: int, runs: int = 15) -> float:
-    """The same wallboard on the 18.16 server (legacy SQL over the call facts), same data shape."""
-
-    client = NativeClient(ch.host, ch.port, f"wallboard_{uuid.uuid4().hex[:6]}")
-    migrate(client)
-    now = datetime.now(UTC).replace(microsecond=0)
-    now_ms = int(now.timestamp() * 1000)
-    started = time.perf_counter()
-    client.command(legacy_gen(WALLBOARD_GEN), {"n": n, "now": now_ms})
-    client.command(
-        "INSERT INTO events_raw (tenant_id, occurred_at, event_id, type, schema_version, call_id, queue_id, "
-        "source_service, payload) SELECT ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(number % 5) + 1], "
-        "{now:UInt64} - number * 30, generateUUIDv4(), 'call.queued', 1, concat('c', toString(intDiv(number, 7))), "
-        "'sales', 'bench', '{}' FROM numbers({n:UInt64})", {"n": n, "now": now_ms})
-    client.command(
-        "INSERT INTO agent_state_changes (tenant_id, agent_id, kind, value, previous, changed_at, event_id) "
-        "SELECT ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(number % 5) + 1], "
-        "concat('agent-', toString(number % 40)), if(number % 2 = 0, 'state', 'status'), "
-        "if(number % 2 = 0, ['Waiting', 'In a queue call', 'After Call Work'][(number % 3) + 1], 'Available'), '', "
-        "{now:UInt64} - number * 1000, generateUUIDv4() FROM numbers(200000)", {"now": now_ms})
-    print(f"server wallboard data: {n:,} events generated in clickhouse-server {client.server_major} in "
-          f"{time.perf_counter() - started:.1f}s; merges settled in {settle(client):.1f}s")
-    median = _time_wallboard(client, now, runs, "server wallboard")
-    client.close()
-    return median
-
-
-def bench_wallboard(n: int, runs: int = 15) -> float:
-    """Wallboard on ``n`` raw events in embedded chDB: rows generated in SQL, then median query time."""
-
-    path = Path(tempfile.mkdtemp(prefix="bench-chdb-"))
-    client = ChdbClient(path, f"wallboard_{uuid.uuid4().hex[:6]}")
-    migrate(client)
-    now = datetime.now(UTC).replace(microsecond=0)
-    started = time.perf_counter()
-    client.command(WALLBOARD_GEN, {"n": n, "now": now})
-    # events_raw at the same size (analysts' table; not read by the wallboard, but it is there)
-    client.command(
-        "INSERT INTO events_raw (tenant_id, occurred_at, event_id, type, schema_version, call_id, queue_id, "
-        "source_service, payload) SELECT ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(number % 5) + 1], "
-        "{now:DateTime64(3, 'UTC')} - toIntervalMillisecond(number * 30), generateUUIDv4(), 'call.queued', 1, "
-        "concat('c', toString(intDiv(number, 7))), 'sales', 'bench', '{}' FROM numbers({n:UInt64})",
-        {"n": n, "now": now})
-    client.command(
-        "INSERT INTO agent_state_changes (tenant_id, agent_id, kind, value, previous, changed_at, event_id) "
-        "SELECT ['acme', 'globex', 'initech', 'umbrella', 'hooli'][(number % 5) + 1], "
-        "concat('agent-', toString(number % 40)), if(number % 2 = 0, 'state', 'status'), "
-        "if(number % 2 = 0, ['Waiting', 'In a queue call', 'After Call Work'][(number % 3) + 1], 'Available'), '', "
-        "{now:DateTime64(3, 'UTC')} - toIntervalSecond(number), generateUUIDv4() FROM numbers(200000)",
-        {"now": now})
-    print(f"wallboard data: {n:,} events generated in chDB in {time.perf_counter() - started:.1f}s; "
-          f"merges settled in {settle(client):.1f}s")
-    return _time_wallboard(client, now, runs, "wallboard")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
@@ -391,24 +286,6 @@ def main() -> None:
             svc.close()
     print(f"RESULT clickhouse_sink events_per_s={sink_rate:.0f} vs_raw_insert={sink_rate / raw_rate:.2f} "
           f"freshness_p95_s={p95:.2f} wallboard_ms={wallboard:.1f}")
-
-
-def _time_wallboard(client: Any, now: Any, runs: int, label: str) -> float:
-    """Median ms of the wallboard query (all queues of one tenant, now), after one warm-up run."""
-    from ccod_fs.reports import Reports
-
-    reports = Reports(client)
-    reports.wallboard("acme", now)
-    samples = []
-    board: dict[str, Any] = {}
-    for _ in range(runs):
-        t = time.perf_counter()
-        board = reports.wallboard("acme", now)
-        samples.append((time.perf_counter() - t) * 1000)
-    median = statistics.median(samples)
-    print(f"{label} (acme, {len(board['queues'])} queues): median {median:.1f} ms over {runs} runs "
-          f"(min {min(samples):.1f}, max {max(samples):.1f})")
-    return median
 
 
 if __name__ == "__main__":
