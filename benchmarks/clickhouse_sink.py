@@ -256,9 +256,8 @@ def main() -> None:
 
     started: list[Any] = []
     try:
-        if args.bootstrap:
-            bootstrap = args.bootstrap
-        else:
+        bootstrap = args.bootstrap or ""
+        if not bootstrap and phases & {"throughput", "freshness"}:
             from ccod_fs.devservices import KafkaBroker
 
             broker = KafkaBroker().start()
