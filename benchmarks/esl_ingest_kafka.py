@@ -177,9 +177,9 @@ def measure_esl_ingest(bootstrap: str, *, calls: int, seed: int = 1) -> dict[str
     events_topic = _fresh_topic(bootstrap)
     dlq_topic = _fresh_topic(bootstrap, partitions=1)
     sim = subprocess.Popen(
-        [sys.executable, "-m", "ccod_fs.cli", "--log-level", "WARNING", "simulate", "--password", password,
+        [sys.executable, "-m", "ccod_fs.cli", "--log-level", "WARNING", "simulate", f"--password={password}",
          "--calls", str(calls), "--seed", str(seed), "--nodes", "1", "--tenants", "4", "--arrivals-per-s", "2",
-         "--agents-per-queue", "12", "--serve-after-s", "600"],
+         "--agents-per-queue", "12", "--serve-after-s", "600", "--prerender"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     assert sim.stdout is not None
@@ -204,17 +204,21 @@ def measure_esl_ingest(bootstrap: str, *, calls: int, seed: int = 1) -> dict[str
             # The simulator keeps serving after its stream ends: the run is over once nothing new
             # was read or acked for 2 s; its end is the last moment something was read or acked.
             last: tuple[int, int] = (-1, -1)
-            changed = time.perf_counter()
+            changed = read_done = time.perf_counter()
             while time.perf_counter() - changed < 2.0:
                 gevent.sleep(0.05)
                 now_state = (service.pipeline.events_in, publisher.stats.acked)
                 if now_state != last:
+                    if now_state[0] != last[0]:
+                        read_done = time.perf_counter()
                     last, changed = now_state, time.perf_counter()
             assert service.connection is not None
             service.connection.api("status")  # TCP order: every event before this reply was read
             if not tee.flush(300):
                 raise RuntimeError(f"publisher did not drain: {publisher.stats}")
             elapsed = changed - start
+            print(f"ingest: last ESL event read {read_done - start:.1f} s after the first, last ack at "
+                  f"{elapsed:.1f} s", flush=True)
             esl_in, out, dead = service.pipeline.events_in, service.pipeline.events_out, service.pipeline.dead_lettered
         finally:
             service.request_stop()

@@ -95,8 +95,8 @@ class IngestPipeline:
         if kind is not None:
             self.metrics.sequence_gaps.labels(self.node, kind).inc()
             log.warning("esl.sequence_anomaly", node=self.node, kind=kind, sequence=event.get("Event-Sequence"))
-        ts = event.headers.get("Event-Date-Timestamp")
-        if type(ts) is str:
+        ts = event.get("Event-Date-Timestamp")
+        if ts is not None:
             self._last_ts = ts
         try:
             canonical = self.normalizer.normalize(event)

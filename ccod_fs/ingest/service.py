@@ -74,7 +74,7 @@ class IngestService:
             esl.password.get_secret_value(),
             on_event=self.pipeline.on_event,
             on_error=self.pipeline.on_error,
-            on_batch_end=self.publisher.poll,
+            on_batch_end=self._after_read,
             timeout=esl.connect_timeout_s,
         )
         conn.connect()
@@ -86,6 +86,15 @@ class IngestService:
         self.metrics.esl_connected.set(1)
         self.log.info("esl.connected", host=esl.host, port=esl.port, format=esl.format, connects=self.connects)
         return conn
+
+    def _after_read(self) -> None:
+        """After each socket read: hand acks to the publisher, then let other greenlets run.
+
+        A fast switch keeps the socket readable, so the reader would never block, and
+        housekeeping (state snapshots, metrics) and /healthz would starve without the yield.
+        """
+        self.publisher.poll()
+        gevent.sleep(0)
 
     def _resync(self, conn: EslConnection) -> None:
         """After (re)connecting, align with FreeSWITCH's own view: agents first, then live channels.

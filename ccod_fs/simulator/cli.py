@@ -27,6 +27,7 @@ from ccod_fs.simulator.loadstream import NodeLoad
 from ccod_fs.simulator.model import NodeIdentity
 from ccod_fs.simulator.replay import CaptureReplay
 from ccod_fs.simulator.server import SimulatorServer
+from ccod_fs.simulator.stream import Prerendered, prerender
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,7 @@ class SimulateOptions:
     truth_path: str | None = None
     drop_after_events: int | None = None
     garbage_every: int | None = None
+    prerender: bool = False  # render the subscribed stream before playing (throughput runs)
 
 
 def _profile(opts: SimulateOptions) -> LoadProfile:
@@ -111,6 +113,8 @@ def run_simulator(opts: SimulateOptions, stop: threading.Event | None = None) ->
                                 "port": port}).decode(), flush=True)
         for server in servers:
             server.wait_for_subscribers(opts.wait_clients, timeout=opts.wait_timeout_s)
+        if opts.prerender:
+            scenarios = [_prerendered(server, scenario) for server, scenario in zip(servers, scenarios, strict=True)]
         handles = [server.play(scenario, pace=opts.pace) for server, scenario in  # type: ignore[arg-type]
                    zip(servers, scenarios, strict=True)]
         for handle in handles:
@@ -129,6 +133,28 @@ def run_simulator(opts: SimulateOptions, stop: threading.Event | None = None) ->
     finally:
         for server in servers:
             server.stop()
+
+
+def _prerendered(server: SimulatorServer, scenario: object) -> Prerendered:
+    """The stream the connected listeners subscribed to, rendered now, so playing it is only sending.
+
+    A live switch renders events in C; the Python renderer cannot feed a fast listener at that
+    pace, so throughput runs play bytes rendered ahead of time. The switch state behind ``show
+    channels`` and ``callcenter_config`` is not tracked then: it answers as an idle switch.
+    """
+    subscriptions = [conn.subscription for conn in server.subscribers()]
+    fmts = tuple(sorted({"json" if sub.fmt == "json" else "plain" for sub in subscriptions}))
+    started = time.perf_counter()
+    # Numbered from a span reserved up front: events the switch fires meanwhile (API,
+    # BACKGROUND_JOB) take numbers after it. The span is a bound: events() numbers each event once.
+    events = scenario.events(server.node)  # type: ignore[attr-defined]
+    span = sum(1 for _ in events)
+    rendered = prerender(scenario, server.node, fmts or ("json",), seq_start=server.reserve_sequence(span),
+                         keep=lambda name, subclass: any(sub.wants(name, subclass) for sub in subscriptions))
+    server.track_state = False
+    log.info("esl_sim_prerendered", node=server.node.hostname, events=len(rendered.rendered),
+             mbytes=round(rendered.payload_bytes / 1e6), seconds=round(time.perf_counter() - started, 1))
+    return rendered
 
 
 def parse_args(argv: Sequence[str]) -> SimulateOptions:
@@ -154,6 +180,9 @@ def parse_args(argv: Sequence[str]) -> SimulateOptions:
     p.add_argument("--truth", dest="truth_path", default=None, help="write ground truth JSON here")
     p.add_argument("--drop-after-events", type=int, default=None)
     p.add_argument("--garbage-every", type=int, default=None)
+    p.add_argument("--prerender", action="store_true",
+                   help="render the subscribed stream once clients subscribed, then play bytes "
+                        "(throughput runs; show channels then answers as an idle switch)")
     ns = p.parse_args(list(argv))
     if not ns.password:
         p.error("--password (or CCOD_SIM_PASSWORD) is required")

@@ -184,6 +184,13 @@ class SimulatorServer:
                 self._clock_us = ts_us
                 self._clock_wall = time.monotonic()
 
+    def reserve_sequence(self, count: int) -> int:
+        """Reserve ``count`` Event-Sequence numbers for a stream numbered elsewhere; returns the first."""
+        with self._lock:
+            first = self._next_seq
+            self._next_seq += count
+            return first
+
     def _take_seq(self) -> int:
         with self._lock:
             seq = self._next_seq

@@ -6,7 +6,7 @@ renders JSON only, and one played to several clients renders each format once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from random import Random
 
@@ -111,10 +111,17 @@ class Prerendered:
 
 
 def prerender(scenario: object, node: NodeIdentity, fmts: tuple[str, ...] = ("json",),
-              seq_start: int = 1, limit: int | None = None) -> Prerendered:
-    """Render ``scenario.events(node, seq_start)`` (up to ``limit`` events) into bytes now."""
+              seq_start: int = 1, limit: int | None = None,
+              keep: Callable[[str, str], bool] | None = None) -> Prerendered:
+    """Render ``scenario.events(node, seq_start)`` (up to ``limit`` kept events) into bytes now.
+
+    ``keep(name, subclass)`` drops events no listener subscribed to before rendering them; they
+    still take their Event-Sequence numbers, so listeners see the same gaps as from a live switch.
+    """
     out: list[RenderedEvent] = []
     for ev in scenario.events(node, seq_start):  # type: ignore[attr-defined]
+        if keep is not None and not keep(ev.name, ev.subclass):
+            continue
         out.append(RenderedEvent(ev.name, ev.subclass, ev.seq, ev.ts, {f: ev.payload(f) for f in fmts}))
         if limit is not None and len(out) >= limit:
             break

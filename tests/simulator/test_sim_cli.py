@@ -51,3 +51,35 @@ def test_two_nodes_play_their_share_and_the_truth_file_matches(tmp_path: Path) -
         assert sum(t["offered"] for t in truth["totals"]) == len(truth["calls"]) == 40
     finally:
         proc.kill()
+
+
+def _played(extra: list[str]) -> list[bytes]:
+    """Event bodies one subscriber gets from a 30-call run (fixed seed and clock)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccod_fs.simulator.cli", "--password", "cli-secret", "--calls", "30", "--seed", "9",
+         "--start-us", "1800000000000000", "--wait-timeout-s", "60", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        node = json.loads(proc.stdout.readline())
+        client = EslTestClient(node["port"])
+        client.login("cli-secret", "event json CHANNEL_CREATE CHANNEL_HANGUP_COMPLETE CUSTOM callcenter::info")
+        assert proc.wait(60) == 0
+        client.read_until(lambda: client.eof, timeout=30)
+        bodies = [frame.body for frame in client.event_frames()]
+        client.close()
+        return bodies
+    finally:
+        proc.kill()
+
+
+def test_prerendered_stream_is_the_live_stream_byte_for_byte() -> None:
+    """--prerender renders only what the listener subscribed to, with the live run's numbering."""
+    live = _played([])
+    prerendered = _played(["--prerender"])
+    assert len(live) > 30 * 3
+    assert prerendered == live
+    sequences = [int(json.loads(body)["Event-Sequence"]) for body in prerendered]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+    assert sequences[-1] - sequences[0] + 1 > len(sequences)  # gaps where unsubscribed events were fired
