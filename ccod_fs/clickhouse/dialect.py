@@ -14,7 +14,8 @@ deduplication tokens, so :func:`to_legacy` rewrites each statement:
 * ``AggregateFunction(f, T)`` -> ``AggregateFunction(fIf, T, UInt8)``: 18.16 keeps the -If
   combinator in the type of ``fIfState(x, cond)``, which is how our materialized views fill
   every such column; read them with ``fIfMerge`` there.
-* ``CODEC(...)``, ``TTL ...``, ``INDEX ...`` and ``SETTINGS ...`` lines are dropped.
+* ``CODEC(...)``, ``TTL ...``, ``INDEX ...`` and ``SETTINGS ...`` lines are dropped, except a
+  ``SETTINGS index_granularity = N`` line (18.16 has it).
 * Statements marked ``-- @modern-only`` (views and materialized views that need modern
   functions) are skipped.
 """
@@ -34,6 +35,9 @@ class Dialect(enum.StrEnum):
 MODERN_ONLY = "-- @modern-only"
 
 _DT64 = re.compile(r"DateTime64\(\s*3\s*,\s*'UTC'\s*\)")
+# ``SETTINGS index_granularity = N`` alone on its line is kept: 18.16 has it, and a table of
+# large aggregate states needs small granules there too (a read decodes whole granules).
+_GRANULARITY = re.compile(r"\s*SETTINGS\s+index_granularity\s*=\s*\d+\s*;?\s*$")
 _CODEC = re.compile(r"\s+CODEC\((?:[^()]|\([^()]*\))*\)")
 
 
@@ -135,7 +139,7 @@ def to_legacy(sql: str, time_columns: frozenset[str] | set[str] = frozenset()) -
     lines = [
         ln
         for ln in sql.splitlines()
-        if not re.match(r"\s*(TTL|SETTINGS|INDEX)\b", ln)
+        if not re.match(r"\s*(TTL|SETTINGS|INDEX)\b", ln) or _GRANULARITY.match(ln)
     ]
     sql = "\n".join(lines)
     sql = re.sub(r",(\s*\n\s*\))", r"\1", sql)  # trailing comma left by a dropped INDEX line

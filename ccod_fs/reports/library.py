@@ -9,7 +9,9 @@ times are epoch milliseconds (the library converts the parameters).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -42,16 +44,17 @@ class SlPolicy:
         return {"sl_threshold_ms": self.threshold_s * 1000, "short_abandon_ms": self.short_abandon_s * 1000}
 
 
+_INCLUDE = re.compile(r"\{(\w+)\}")
+
+
 @cache
 def load_sql(name: str, dialect: Dialect = Dialect.MODERN) -> str:
-    """The SQL of one report; ``{call_handling}`` includes the shared per-call subquery."""
+    """The SQL of one report; ``{other}`` includes report ``other`` as a subquery (e.g. ``{call_handling}``)."""
     path = SQL_DIR / f"{name}.sql" if dialect is Dialect.MODERN else SQL_DIR / "legacy" / f"{name}.sql"
     if not path.exists():
         raise NotImplementedError(f"report {name!r} needs ClickHouse >= 24.8 or chDB")
-    sql = path.read_text("utf-8")
-    if "{call_handling}" in sql:
-        sql = sql.replace("{call_handling}", load_sql("call_handling", dialect))
-    return sql
+    return _INCLUDE.sub(lambda m: load_sql(m.group(1), dialect) if (SQL_DIR / f"{m.group(1)}.sql").exists()
+                        else m.group(0), path.read_text("utf-8"))
 
 
 def _epoch_ms(value: datetime) -> int:
@@ -68,9 +71,49 @@ def _utc(value: datetime | None) -> datetime:
     return value.astimezone(UTC)
 
 
+_COUNTERS = ("offered", "answered", "abandoned", "answered_in_sl", "short_abandons", "waits_n", "waits_ms",
+             "abandon_waits_n")
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def _sum_intervals(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """queue_today.sql's outer query in Python: per queue, sums of the interval counters and ratios."""
+    totals: dict[str, dict[str, int]] = {}
+    for r in rows:
+        t = totals.setdefault(r["queue"], dict.fromkeys(_COUNTERS, 0))
+        for c in _COUNTERS:
+            t[c] += int(r[c])
+    out = []
+    for queue in sorted(totals):
+        t = totals[queue]
+        ended = t["waits_n"] + t["abandon_waits_n"]
+        out.append({
+            "queue": queue, "offered": t["offered"], "answered": t["answered"], "abandoned": t["abandoned"],
+            "answered_in_sl": t["answered_in_sl"], "short_abandons": t["short_abandons"],
+            "sl_answered_only": _ratio(t["answered_in_sl"], t["waits_n"]),
+            "sl_abandons_fail": _ratio(t["answered_in_sl"], ended),
+            "sl_short_excluded": _ratio(t["answered_in_sl"], ended - t["short_abandons"]),
+            "asa_ms": _ratio(t["waits_ms"], t["waits_n"]),
+            "abandon_rate": _ratio(t["abandoned"], t["offered"]),
+        })
+    return out
+
+
+def _with_service_level(row: dict[str, Any], policy: SlPolicy) -> dict[str, Any]:
+    row["service_level"] = row[_SL_COLUMN[policy.mode]] if policy.mode in (
+        "answered_only", "abandons_fail", "short_abandons_excluded") else row["sl_abandons_fail"]
+    return row
+
+
+@dataclass
 class Reports:
-    def __init__(self, client: ClickHouseClient) -> None:
-        self.client = client
+    """Binds report SQL to one client. Holds the wallboard's per-interval counters between calls."""
+
+    client: ClickHouseClient
+    _intervals: dict[tuple[Any, ...], dict[tuple[str, int], dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def run(self, name: str, *, tenant: str, **params: Any) -> list[dict[str, Any]]:
         if not tenant:
@@ -108,17 +151,42 @@ class Reports:
         return self.run("agents_now", tenant=tenant, now=_utc(now))
 
     def queue_today(self, tenant: str, since: datetime, policy: SlPolicy = SlPolicy()) -> list[dict[str, Any]]:
-        rows = self.run("queue_today", tenant=tenant, **{"from": since}, **policy.params())
-        for row in rows:
-            row["service_level"] = row[_SL_COLUMN[policy.mode]] if policy.mode in (
-                "answered_only", "abandons_fail", "short_abandons_excluded") else row["sl_abandons_fail"]
-        return rows
+        """Per queue since ``since``: the sum of the per-interval counters, all read in SQL."""
+        rows = self.run("queue_today", tenant=tenant, **{"from": since}, **policy.params(), all=1, intervals=[0])
+        return [_with_service_level(row, policy) for row in rows]
+
+    def queue_today_cached(self, tenant: str, since: datetime, policy: SlPolicy = SlPolicy()) -> list[dict[str, Any]]:
+        """:meth:`queue_today`, re-reading only the intervals whose version changed since the last call.
+
+        An interval's version is the number of call-fact rows it has received (0006): it only
+        grows, so counters read at an unchanged version are still exact. One small query reads
+        the versions; the interval states, which cost time in proportion to the calls in them, are
+        decoded only for new or changed intervals (the open one, and any that got late events).
+        """
+        key = (tenant, *policy.params().values())
+        cached = self._intervals.setdefault(key, {})
+        floor = int(_utc(since).timestamp()) // 900 * 900
+        versions = {(r["queue"], int(r["interval_s"])): int(r["version"])
+                    for r in self.run("queue_interval_versions", tenant=tenant, **{"from": since})}
+        stale = sorted({k[1] for k, v in versions.items() if k not in cached or cached[k]["version"] != v})
+        if stale:
+            for r in self.run("queue_intervals", tenant=tenant, **{"from": since}, **policy.params(), all=0,
+                              intervals=stale):
+                cached[(r["queue"], int(r["interval_s"]))] = r
+        for k in [k for k in cached if k[1] < floor]:
+            del cached[k]  # before the window asked for: not needed any more
+        return [_with_service_level(row, policy) for row in _sum_intervals(
+            cached[k] for k in versions if k in cached)]
 
     def wallboard(self, tenant: str, now: datetime | None = None, policy: SlPolicy = SlPolicy()) -> dict[str, Any]:
-        """All queues of a tenant, now: today's counters, who waits, and agents by state."""
+        """All queues of a tenant, now: today's counters, who waits, and agents by state.
+
+        Today's counters come from :meth:`queue_today_cached`; waiting calls and agents from the
+        small live tables of 0006. Each part is exact and as of its own read.
+        """
         now = _utc(now)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        queues = {r["queue"]: r for r in self.queue_today(tenant, midnight, policy)}
+        queues = {r["queue"]: r for r in self.queue_today_cached(tenant, midnight, policy)}
         for w in self.waiting_now(tenant, now):
             queues.setdefault(w["queue"], {"queue": w["queue"]}).update(w)
         return {"tenant": tenant, "at": now, "since": midnight, "queues": list(queues.values()),

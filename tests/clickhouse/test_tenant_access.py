@@ -209,11 +209,18 @@ def test_legacy_revoke_stops_the_feed_and_drops_the_database(server: ClickHouseS
 # ---- production SQL (>= 24.8) -------------------------------------------------------------------
 
 
+# The wallboard's serving tables (0006) are copies of rows analysts already read in the tables
+# above; they are listed here on purpose, so they stay ungranted (per-object grants) until added
+# to tenant_access.TENANT_TABLES. Any other new table still fails this test.
+NOT_GRANTED = {"queue_interval_counters", "queue_wait_events", "agent_state_now"}
+
+
 def test_every_tenant_table_in_the_schema_is_covered() -> None:
     text = "\n".join(p.read_text() for p in sorted(SCHEMA_DIR.glob("*.sql")))
     tables = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", text))
     views = set(re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)", text))
-    assert tables == set(ta.TENANT_TABLES)
+    assert NOT_GRANTED <= tables
+    assert tables - NOT_GRANTED == set(ta.TENANT_TABLES)
     assert views == set(ta.TENANT_VIEWS)
 
 

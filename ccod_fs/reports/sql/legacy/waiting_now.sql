@@ -1,5 +1,10 @@
 -- waiting_now for ClickHouse 18.16 (times are epoch ms): same definition as ../waiting_now.sql.
--- Params: tenant String, now UInt64 (epoch ms).
+-- calls waiting in each queue of a tenant right now, and the longest current wait.
+-- Params: tenant String, now UInt64 (epoch ms). A call waits at {now} when it was queued in the 4 h
+-- before and no answer, dequeue or caller hangup of it happened by {now} ("as of" semantics, so
+-- the same query replays a past moment exactly). Reads queue_wait_events (0006): only the facts
+-- that start or end a wait, sorted by (tenant, time), so the 4 hours are one contiguous range;
+-- min/max/any per call are unaffected by duplicates, so no FINAL is needed.
 SELECT
     queue,
     count() AS calls_waiting,
@@ -7,19 +12,12 @@ SELECT
     argMin(call_id, queued) AS longest_waiting_call
 FROM
 (
-    SELECT
-        call_id,
-        anyIf(queue_id, type = 'call.queued') AS queue,
-        minIf(ifNull(queued_at, at), type = 'call.queued') AS queued,
-        countIf(type != 'call.queued' AND (type != 'call.ended' OR ended_at IS NOT NULL)) AS gone
-    FROM calls_partial
+    SELECT call_id, anyIf(queue_id, gone = 0) AS queue, minIf(queued_at, gone = 0) AS queued, max(gone) AS left_queue
+    FROM queue_wait_events
     WHERE tenant_id = {tenant:String}
-      AND toStartOfHour(toDateTime(intDiv(at, 1000)))
-          >= toStartOfHour(toDateTime(intDiv({now:UInt64} - 14400000, 1000)))
       AND at > {now:UInt64} - 14400000 AND at <= {now:UInt64}
-      AND type IN ('call.queued', 'call.answered', 'call.dequeued', 'call.ended')
     GROUP BY call_id
 )
-WHERE queue != '' AND gone = 0
+WHERE queue != '' AND left_queue = 0
 GROUP BY queue
 ORDER BY queue
