@@ -9,8 +9,10 @@ default. Ground truth of a load run can be written as JSON for downstream checks
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -27,7 +29,7 @@ from ccod_fs.simulator.loadstream import NodeLoad
 from ccod_fs.simulator.model import NodeIdentity
 from ccod_fs.simulator.replay import CaptureReplay
 from ccod_fs.simulator.server import SimulatorServer
-from ccod_fs.simulator.stream import Prerendered, prerender
+from ccod_fs.simulator.stream import FramedFile, render_to_file
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +102,7 @@ def run_simulator(opts: SimulateOptions, stop: threading.Event | None = None) ->
         print(f"unknown scenario {opts.scenario!r}; use load or one of {sorted(SCENARIOS)}", file=sys.stderr)
         return 2
     servers = []
+    stack = contextlib.ExitStack()
     try:
         for i, (node, scenario) in enumerate(zip(nodes, scenarios, strict=True)):
             server = SimulatorServer(password=opts.password, host=opts.host,
@@ -114,7 +117,9 @@ def run_simulator(opts: SimulateOptions, stop: threading.Event | None = None) ->
         for server in servers:
             server.wait_for_subscribers(opts.wait_clients, timeout=opts.wait_timeout_s)
         if opts.prerender:
-            scenarios = [_prerendered(server, scenario) for server, scenario in zip(servers, scenarios, strict=True)]
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ccod-sim-")))
+            scenarios = [_prerendered(server, scenario, workdir)
+                         for server, scenario in zip(servers, scenarios, strict=True)]
         handles = [server.play(scenario, pace=opts.pace) for server, scenario in  # type: ignore[arg-type]
                    zip(servers, scenarios, strict=True)]
         for handle in handles:
@@ -133,26 +138,36 @@ def run_simulator(opts: SimulateOptions, stop: threading.Event | None = None) ->
     finally:
         for server in servers:
             server.stop()
+        stack.close()
 
 
-def _prerendered(server: SimulatorServer, scenario: object) -> Prerendered:
+def _prerendered(server: SimulatorServer, scenario: object, workdir: Path) -> FramedFile:
     """The stream the connected listeners subscribed to, rendered now, so playing it is only sending.
 
     A live switch renders events in C; the Python renderer cannot feed a fast listener at that
-    pace, so throughput runs play bytes rendered ahead of time. The switch state behind ``show
-    channels`` and ``callcenter_config`` is not tracked then: it answers as an idle switch.
+    pace, so throughput runs play frames rendered ahead of time into a file (long runs do not
+    fit in memory). The switch state behind ``show channels`` and ``callcenter_config`` is not
+    tracked then: it answers as an idle switch.
     """
     subscriptions = [conn.subscription for conn in server.subscribers()]
-    fmts = tuple(sorted({"json" if sub.fmt == "json" else "plain" for sub in subscriptions}))
+    fmts = {"json" if sub.fmt == "json" else "plain" for sub in subscriptions}
+    if len(fmts) > 1:
+        raise ValueError("--prerender needs every listener of a node to use the same event format")
     started = time.perf_counter()
     # Numbered from a span reserved up front: events the switch fires meanwhile (API,
-    # BACKGROUND_JOB) take numbers after it. The span is a bound: events() numbers each event once.
-    events = scenario.events(server.node)  # type: ignore[attr-defined]
-    span = sum(1 for _ in events)
-    rendered = prerender(scenario, server.node, fmts or ("json",), seq_start=server.reserve_sequence(span),
-                         keep=lambda name, subclass: any(sub.wants(name, subclass) for sub in subscriptions))
+    # BACKGROUND_JOB) take numbers after it.
+    bound = getattr(scenario, "max_events", None)
+    if callable(bound):
+        span = int(bound())
+    else:
+        events = scenario.events(server.node)  # type: ignore[attr-defined]
+        span = sum(1 for _ in events)
+    rendered = render_to_file(
+        scenario, server.node, fmts.pop() if fmts else "json", workdir / f"{server.node.hostname}.esl",
+        seq_start=server.reserve_sequence(span),
+        keep=lambda name, subclass: any(sub.wants(name, subclass) for sub in subscriptions))
     server.track_state = False
-    log.info("esl_sim_prerendered", node=server.node.hostname, events=len(rendered.rendered),
+    log.info("esl_sim_prerendered", node=server.node.hostname, events=rendered.events_total,
              mbytes=round(rendered.payload_bytes / 1e6), seconds=round(time.perf_counter() - started, 1))
     return rendered
 

@@ -146,9 +146,20 @@ class ClientConnection:
                 break
         if not count:
             return
+        self._enqueue(b"".join(parts), count, close)
+
+    def push_framed(self, data: bytes, count: int, fmt: str) -> None:
+        """Queue ``count`` events framed ahead of time in ``fmt`` (see ``stream.FramedFile``)."""
+        sub = self.subscription
+        if self._closing or not sub.active or ("json" if sub.fmt == "json" else "plain") != fmt:
+            return
+        self._enqueue(data, count, False)
+
+    def _enqueue(self, data: bytes, count: int, close: bool) -> None:
+        opts = self.options
         if self._direct:
             self.events_sent += count
-            self._send_direct(b"".join(parts), abort_after=close)
+            self._send_direct(data, abort_after=close)
             return
         with self._cond:
             while (opts.overflow == "block" and self._queued_events + count > opts.queue_limit
@@ -160,7 +171,7 @@ class ClientConnection:
                 self.events_dropped += count
                 return
             self.events_sent += count
-            self._queue.append((b"".join(parts), count))
+            self._queue.append((data, count))
             self._queued_events += count
             if close:
                 self._closing = True

@@ -209,6 +209,15 @@ class NodeLoad:
             [(q.full, "0") for q in self.queues],
         )
 
+    def max_events(self) -> int:
+        """An upper bound of the events ``events()`` yields (a span of Event-Sequence to reserve)."""
+        agents = sum(len(q.agents) for q in self.queues)
+        calls = sum(len(p.arch.templates.templates) + 2 * len(p.holds) for p in self.plans)
+        start = self.simulation.profile.start_us
+        end = max((p.warp(p.arch.templates.templates[-1].ts) for p in self.plans), default=start)
+        beats = 2 * (max(end - start, 0) // HEARTBEAT_US + 2)
+        return len(registration_templates().templates) * agents + agents + calls + beats
+
     def events(
         self, node: NodeIdentity | None = None, seq_start: int = 1
     ) -> Iterator[StreamEvent | LazyEvent | HeartbeatEvent]:

@@ -29,7 +29,7 @@ from ccod_fs.simulator.connection import ClientConnection, ConnectionOptions, Se
 from ccod_fs.simulator.model import NodeIdentity
 from ccod_fs.simulator.originate import originate_events, parse_originate
 from ccod_fs.simulator.state import TRACKED_EVENTS, SwitchState
-from ccod_fs.simulator.stream import Prerendered
+from ccod_fs.simulator.stream import FramedFile, Prerendered
 from ccod_fs.simulator.subscription import FORMATS
 from ccod_fs.simulator.synth import StaticEvent, agent_status_event, api_event, background_job_event
 from ccod_fs.simulator.wire import AUTH_REQUEST, api_response, command_reply
@@ -217,6 +217,9 @@ class SimulatorServer:
             configure = getattr(scenario, "configure", None)
             if configure is not None:
                 configure(self.state)
+            if isinstance(scenario, FramedFile):
+                self._play_framed(scenario, handle)
+                return
             # Event-Sequence is the ingest's idempotency key with Core-UUID: never reuse a number.
             # A replay keeps its captured gaps in a reserved span; other streams are numbered here.
             span = getattr(scenario, "seq_span", None)
@@ -267,6 +270,16 @@ class SimulatorServer:
         self._flush(batch)
         handle.events += len(batch)
         self._after_batch(max_seq, last_ts)
+
+    def _play_framed(self, stream: FramedFile, handle: PlayHandle) -> None:
+        """Send a stream framed ahead of time, chunk by chunk (its events are already numbered)."""
+        for chunk, data in stream.read():
+            for conn in self.subscribers():
+                conn.push_framed(data, chunk.count, stream.fmt)
+            handle.events += chunk.count
+            self._after_batch(chunk.max_seq, chunk.last_ts)
+            if self._stopping.is_set():
+                return
 
     def _after_batch(self, max_seq: int, last_ts: int) -> None:
         with self._lock:

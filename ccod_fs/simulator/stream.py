@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from random import Random
 
 from ccod_fs.simulator.model import FsEvent, NodeIdentity
 from ccod_fs.simulator.render import render_event, render_json, render_plain
 from ccod_fs.simulator.template import EventTemplate, RenderContext
+from ccod_fs.simulator.wire import event_frame
 
 
 class StreamEvent:
@@ -126,3 +128,77 @@ def prerender(scenario: object, node: NodeIdentity, fmts: tuple[str, ...] = ("js
         if limit is not None and len(out) >= limit:
             break
     return Prerendered(out, getattr(scenario, "configure", None))
+
+
+@dataclass(frozen=True, slots=True)
+class FramedChunk:
+    """Whole event frames, ``count`` of them, stored at ``offset`` in a :class:`FramedFile`."""
+
+    offset: int
+    length: int
+    count: int
+    max_seq: int
+    last_ts: int
+
+
+class FramedFile:
+    """A stream rendered into a file as ready-to-send ESL frames, in chunks of whole frames.
+
+    Long throughput runs need more rendered events than fit in memory; played from the page
+    cache, they cost the simulator a read and a ``sendall`` per chunk.
+    """
+
+    def __init__(self, path: Path, fmt: str, chunks: list[FramedChunk], events: int,
+                 configure: object = None) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.chunks = chunks
+        self.events_total = events
+        self._configure = configure
+
+    def configure(self, state: object) -> None:
+        if callable(self._configure):
+            self._configure(state)
+
+    @property
+    def payload_bytes(self) -> int:
+        return sum(chunk.length for chunk in self.chunks)
+
+    def read(self) -> Iterator[tuple[FramedChunk, bytes]]:
+        with self.path.open("rb") as fh:
+            for chunk in self.chunks:
+                fh.seek(chunk.offset)
+                yield chunk, fh.read(chunk.length)
+
+
+def render_to_file(scenario: object, node: NodeIdentity, fmt: str, path: Path, *, seq_start: int = 1,
+                   keep: Callable[[str, str], bool] | None = None, chunk_bytes: int = 4 << 20) -> FramedFile:
+    """Render the events ``keep`` selects into ``path`` as ESL frames (numbered as :func:`prerender`)."""
+    chunks: list[FramedChunk] = []
+    pending: list[bytes] = []
+    size = count = offset = events = max_seq = last_ts = 0
+    with path.open("wb") as fh:
+
+        def cut() -> None:
+            nonlocal size, count, offset
+            fh.write(b"".join(pending))
+            chunks.append(FramedChunk(offset, size, count, max_seq, last_ts))
+            offset += size
+            pending.clear()
+            size = count = 0
+
+        for ev in scenario.events(node, seq_start):  # type: ignore[attr-defined]
+            if keep is not None and not keep(ev.name, ev.subclass):
+                continue
+            frame = event_frame(ev.payload(fmt), fmt)
+            pending.append(frame)
+            size += len(frame)
+            count += 1
+            events += 1
+            max_seq = max(max_seq, ev.seq)
+            last_ts = max(last_ts, ev.ts)
+            if size >= chunk_bytes:
+                cut()
+        if pending:
+            cut()
+    return FramedFile(path, fmt, chunks, events, getattr(scenario, "configure", None))

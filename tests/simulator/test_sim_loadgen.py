@@ -273,3 +273,12 @@ def test_an_isolated_call_counts_exactly_like_the_capture() -> None:
             assert rendered[header] == slot[1]
             compared += 1
     assert compared >= 40 * 4
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_max_events_bounds_the_stream_tightly(seed: int) -> None:
+    """--prerender reserves this many Event-Sequence numbers: never fewer than the stream has."""
+    load = NodeLoad(LoadSimulation(LoadProfile(calls=120, seed=seed, arrivals_per_s=1.0)), 0)
+    actual = sum(1 for _ in load.events())
+    assert any(plan.holds for plan in load.plans)
+    assert actual <= load.max_events() <= actual * 1.05
