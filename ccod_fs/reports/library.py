@@ -148,7 +148,20 @@ class Reports:
         return self.run("waiting_now", tenant=tenant, now=_utc(now))
 
     def agents_now(self, tenant: str, now: datetime | None = None) -> list[dict[str, Any]]:
-        return self.run("agents_now", tenant=tenant, now=_utc(now))
+        """agents_now.sql's answer, from the latest change per agent (agent_state_now) when none of
+        them is after ``now``, else (a replay of a past moment) from agents_now.sql itself."""
+        latest = self.run("agents_latest", tenant=tenant, now=_utc(now))
+        if any(r["after_now"] for r in latest):
+            return self.run("agents_now", tenant=tenant, now=_utc(now))
+        agents: dict[str, dict[str, str]] = {}
+        for r in latest:
+            agents.setdefault(r["agent_id"], {"status": "", "state": ""})[r["kind"]] = r["latest"]
+        groups: dict[tuple[str, str], list[str]] = {}
+        for agent_id, a in agents.items():
+            if a["status"] != "Logged Out":
+                groups.setdefault((a["status"], a["state"]), []).append(agent_id)
+        return [{"status": status, "state": state, "agents": len(ids), "agent_ids": ids}
+                for (status, state), ids in sorted(groups.items())]
 
     def queue_today(self, tenant: str, since: datetime, policy: SlPolicy = SlPolicy()) -> list[dict[str, Any]]:
         """Per queue since ``since``: the sum of the per-interval counters, all read in SQL."""
