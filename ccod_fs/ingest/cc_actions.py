@@ -231,17 +231,19 @@ def _agent_tenant(nz: Normalizer, agent: str) -> str:
 def agent_status_change(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
     agent, status = _required(h, "CC-Agent"), _required(h, "CC-Agent-Status")
     previous = nz.agents.status.get(agent)
-    nz.agents.status[agent] = status
-    payload = construct(AgentStatusPayload, {"status": status, "previous": previous})
-    b.add(AgentStatusChanged, payload, _agent_tenant(nz, agent), agent_id=agent)
+    nz.agents.status[agent] = status  # remembered even when the event is dead-lettered below
+    tenant = _agent_tenant(nz, agent)
+    b.add(AgentStatusChanged, construct(AgentStatusPayload, {"status": status, "previous": previous}), tenant,
+          agent_id=agent)
 
 
 def agent_state_change(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
     agent, state = _required(h, "CC-Agent"), _required(h, "CC-Agent-State")
     previous = nz.agents.state.get(agent)
-    nz.agents.state[agent] = state
-    payload = construct(AgentStatePayload, {"state": state, "previous": previous})
-    b.add(AgentStateChanged, payload, _agent_tenant(nz, agent), agent_id=agent)
+    nz.agents.state[agent] = state  # remembered even when the event is dead-lettered below
+    tenant = _agent_tenant(nz, agent)
+    b.add(AgentStateChanged, construct(AgentStatePayload, {"state": state, "previous": previous}), tenant,
+          agent_id=agent)
 
 
 def agent_contact_change(nz: Normalizer, h: Headers, b: EventBuilder) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 Headers = Mapping[str, "str | list[str]"]
 
 # Sane bounds for FreeSWITCH epoch microseconds (2001-09-09 .. 2286-11-20).
-_MIN_US = 1_000_000_000_000_000
-_MAX_US = 9_999_999_999_999_999
+MIN_US = 1_000_000_000_000_000
+MAX_US = 9_999_999_999_999_999
 _TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _TENANT_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
@@ -38,26 +38,26 @@ def nonempty(headers: Headers, key: str) -> str | None:
 
 def epoch_us(value: str | list[str] | None) -> int | None:
     """FreeSWITCH µs timestamps (``Caller-Channel-*-Time``): ``'0'``, absent or garbage -> None."""
-    if not value or type(value) is not str or not value.isdigit():
+    if not value or type(value) is not str or not value.isdecimal() or len(value) > 18:
         return None
     us = int(value)
-    if us < _MIN_US or us > _MAX_US:
+    if us < MIN_US or us > MAX_US:
         return None
     return us
 
 
 def epoch_s_as_us(value: str | list[str] | None) -> int | None:
     """mod_callcenter ``CC-*-Time`` values are whole epoch seconds; 0 means unset."""
-    if not value or type(value) is not str or not value.isdigit():
+    if not value or type(value) is not str or not value.isdecimal() or len(value) > 18:
         return None
     us = int(value) * 1_000_000
-    if us < _MIN_US or us > _MAX_US:
+    if us < MIN_US or us > MAX_US:
         return None
     return us
 
 
 def small_int(value: str | list[str] | None) -> int | None:
-    if not value or type(value) is not str or not value.isdigit() or len(value) > 18:
+    if not value or type(value) is not str or not value.isdecimal() or len(value) > 18:
         return None
     return int(value)
 

@@ -69,7 +69,7 @@ from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallB
 from ccod_fs.ingest.cc_actions import CC_ACTIONS
 from ccod_fs.ingest.channel_resync import resync_agents, resync_channels
 from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
-from ccod_fs.ingest.esl_values import Headers, epoch_us, is_tenant_id, nonempty, small_int, text
+from ccod_fs.ingest.esl_values import MAX_US, MIN_US, Headers, epoch_us, is_tenant_id, nonempty, small_int, text
 from ccod_fs.ingest.normalize_error import NormalizeError
 
 __all__ = ["CONSUMED_CUSTOM", "CONSUMED_EVENTS", "NormalizeError", "Normalizer"]
@@ -135,25 +135,24 @@ class Normalizer:
     def normalize(self, event: EslEvent) -> list[Envelope]:
         """Canonical events for one ESL event; ``[]`` when irrelevant; raises :class:`NormalizeError`."""
         h = event.headers
-        name = h.get("Event-Name")
+        get = h.get
+        name = get("Event-Name")
+        handler: Handler | None
         try:
             if name == "CUSTOM":
-                subclass = h.get("Event-Subclass")
+                subclass = get("Event-Subclass")
                 if subclass == "callcenter::info":
-                    action = CC_ACTIONS.get(h.get("CC-Action"))  # type: ignore[arg-type]
-                    handler = None
-                else:
-                    action = None
-                    handler = self._custom.get(subclass)  # type: ignore[arg-type]
+                    action = CC_ACTIONS.get(get("CC-Action"))  # type: ignore[arg-type]
+                    if action is None:  # members-count, agent-add, ...: nothing to map, nothing more to read
+                        return []
+                    builder = self._builder(h)
+                    action(self, h, builder)
+                    return builder.out
+                handler = self._custom.get(subclass)  # type: ignore[arg-type]
             else:
-                action = None
                 handler = self._by_name.get(name)  # type: ignore[arg-type]
         except TypeError:  # a list where a name must be: only the dict lookups above can raise it
             raise NormalizeError("bad-event-name", "Event-Name, Event-Subclass or CC-Action is not a string") from None
-        if action is not None:
-            builder = self._builder(h)
-            action(self, h, builder)
-            return builder.out
         if handler is None:
             return []
         builder = self._builder(h)
@@ -189,15 +188,18 @@ class Normalizer:
     # ---- shared helpers (also used by cc_actions) ----------------------------------------------
 
     def _builder(self, h: Headers) -> EventBuilder:
-        core = h.get("Core-UUID")
+        get = h.get
+        core = get("Core-UUID")
         if not core or type(core) is not str:
             raise NormalizeError("missing-core-uuid", "event without Core-UUID")
-        seq = h.get("Event-Sequence")
+        seq = get("Event-Sequence")
         if not seq or type(seq) is not str or not seq.isdigit() or not seq.isascii() or len(seq) > 18:
             raise NormalizeError("bad-event-sequence", f"Event-Sequence {str(seq)[:40]!r}")
-        ts_us = epoch_us(h.get("Event-Date-Timestamp"))
-        if ts_us is None:
-            raise NormalizeError("bad-timestamp", f"Event-Date-Timestamp {str(h.get('Event-Date-Timestamp'))[:40]!r}")
+        ts = get("Event-Date-Timestamp")
+        # epoch_us() inlined (one call per ESL event saved): digits only, within its sane bounds.
+        if (not ts or type(ts) is not str or not ts.isdecimal() or len(ts) > 18
+                or not MIN_US <= (ts_us := int(ts)) <= MAX_US):
+            raise NormalizeError("bad-timestamp", f"Event-Date-Timestamp {str(ts)[:40]!r}")
         node = self.node or text(h, "FreeSWITCH-Switchname") or text(h, "FreeSWITCH-Hostname")
         self.last_seen = (node, core, ts_us)
         return EventBuilder(node, core, int(seq), ts_us)
