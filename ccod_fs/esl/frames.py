@@ -84,29 +84,30 @@ class FrameParser:
         return errors
 
     def feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
-        if buf:
-            buf += data
-            if self._pending is not None and len(buf) < self._need:
-                return []  # still inside a body: no copy, no scan
-            data = bytes(buf)
-            buf.clear()
-        elif type(data) is not bytes:
+        if type(data) is not bytes:
             data = bytes(data)
         frames: list[Frame] = []
         append = frames.append
         head_match = _EVENT_HEAD.match
-        size = len(data)
+        buf = self._buf
         pos = 0
         pending = self._pending
         if pending is not None:
-            end = self._need
-            if size < end:  # a fresh read that does not finish the body yet
+            # Inside a body: complete it from just the bytes it still needs, then parse ``data`` in place
+            # (re-joining the whole read with the buffer would copy every byte twice more).
+            missing = self._need - len(buf)
+            if len(data) < missing:
                 buf += data
                 return frames
-            append(Frame(pending, data[:end]))
+            append(Frame(pending, bytes(buf) + data[:missing] if buf else data[:missing]))
+            buf.clear()
             self._pending = None
-            pos = end
+            pos = missing
+        elif buf:  # a header block split across reads: parse the joined bytes
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        size = len(data)
         while pos < size:
             if self._resyncing:
                 # After garbage: skip to the next plausible frame start, waiting for more data if none yet.
@@ -119,9 +120,10 @@ class FrameParser:
             # The common case, one regex step: an event frame's two outer headers, then its body.
             m = head_match(data, pos)
             if m is not None:
-                length = int(m[1])
+                raw_length, content_type = m.groups()
+                length = int(raw_length)
                 end = m.end()
-                headers = {"Content-Length": m[1].decode(), "Content-Type": _CONTENT_TYPES[m[2]]}
+                headers = {"Content-Length": raw_length.decode(), "Content-Type": _CONTENT_TYPES[content_type]}
                 if end + length > size:
                     self._pending = headers
                     self._need = length
