@@ -27,6 +27,9 @@ QUEUE_NAMES = ("support", "sales", "billing", "tech")
 SECOND = 1_000_000
 
 
+_TRANSFERABLE = frozenset({"answered", "answered-dtmf", "answered-agent-hangup"})
+
+
 @dataclass(frozen=True, slots=True)
 class LoadProfile:
     """What to simulate. Durations in seconds; probabilities per call or per offer."""
@@ -47,6 +50,7 @@ class LoadProfile:
     p_agent_hangup: float = 0.15
     p_dtmf: float = 0.2
     p_hold: float = 0.15
+    p_transfer: float = 0.08  # answered calls the agent blind-transfers out as the talk ends
     wrap_up_s: float = 3.0
     no_answer_delay_s: float = 10.0
     busy_delay_s: float = 10.0
@@ -79,6 +83,7 @@ class CallPlan:
     agents: list[str]
     caller: str
     holds: list[tuple[int, int]] = field(default_factory=list)  # (start µs, end µs)
+    transfer_to: str | None = None  # the agent blind-transfers the caller here as the talk ends
     uuid_seed: int = 0
     breaks: list[int] = field(default_factory=list)
     shifts: list[int] = field(default_factory=list)
@@ -142,6 +147,7 @@ def _truth(plan: CallPlan, node: NodeIdentity) -> CallTruth:
         ended_us=at["member-queue-end"], agent=plan.agents[-1] if answered is not None else None,
         answered_us=answered, failed_offers=[o for o in arch.offers if o != "answered"],
         holds=len(plan.holds), dtmf=1 if plan.archetype == "answered-dtmf" else 0,
+        transferred_to=plan.transfer_to,
     )
 
 
@@ -164,6 +170,11 @@ class LoadSimulation:
             t += int(rng.expovariate(p.arrivals_per_s) * SECOND)
             queue = rng.choice(self.queues)
             plan = self._plan_call(rng, index, queue, t, free_at)
+            if plan.archetype in _TRANSFERABLE:
+                # Its own stream of randomness: adding transfers leaves every other choice as it was.
+                pick = Random(f"transfer:{p.seed}:{index}")
+                if pick.random() < p.p_transfer:
+                    plan.transfer_to = f"55590{pick.randrange(100):02d}"
             _time_plan(plan)
             self.plans.append(plan)
             self.truth.append(_truth(plan, self.nodes[queue.node]))
@@ -253,6 +264,7 @@ class QueueTotals:
     wait_us: int = 0  # summed over every call (until answer or until the caller left)
     talk_us: int = 0
     holds: int = 0
+    transferred: int = 0
 
     @property
     def abandoned(self) -> int:
@@ -272,3 +284,4 @@ class QueueTotals:
         self.wait_us += call.wait_us
         self.talk_us += call.talk_us
         self.holds += call.holds
+        self.transferred += call.transferred_to is not None

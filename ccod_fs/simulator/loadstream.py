@@ -23,7 +23,14 @@ from ccod_fs.simulator.render import render_event
 from ccod_fs.simulator.state import SwitchState
 from ccod_fs.simulator.stream import StreamEvent, fresh_uuids
 from ccod_fs.simulator.synth import LazyEvent, agent_status_event, encode_json, encode_plain
-from ccod_fs.simulator.template import EventTemplate, Parts, RenderContext, TemplateSet, compile_events
+from ccod_fs.simulator.template import (
+    EventTemplate,
+    Parts,
+    RenderContext,
+    SlotTable,
+    TemplateSet,
+    compile_events,
+)
 
 HEARTBEAT_US = 20 * SECOND
 _HOLD_WHERE = {
@@ -72,6 +79,41 @@ def _hold_template(tpl: EventTemplate, name: str) -> EventTemplate:
              "Event-Calling-Line-Number": line, "Channel-Call-State": callstate}
     headers = [(key, (fixed[key],) if key in fixed else value) for key, value in tpl.headers]
     return replace(tpl, name=name, headers=headers, json_fmt=None, plain_fmt=None)
+
+
+# mod_dptools' ``event`` application (FreeSWITCH 1.10+, event_function): it creates a
+# CHANNEL_APPLICATION event; ``Event-Name=CUSTOM`` renames it and moves the Event-Name header
+# after the delivery headers; ``Event-Subclass=...`` only sets the subclass ESL listeners filter
+# on (no header), which is why fs-dialplan repeats it as ``ccod_subclass``; other pairs become
+# headers in order; the channel's data follows (switch_channel_event_set_data).
+_EVENT_APP = {"Event-Calling-File": "mod_dptools.c", "Event-Calling-Function": "event_function",
+              "Event-Calling-Line-Number": "1525"}
+
+
+@cache
+def _transfer_template(tpl: EventTemplate) -> EventTemplate:
+    """``CUSTOM ccod::queue`` ``ccod_action=transfer`` as fs-dialplan's transfer extension fires it on the
+    caller's leg (channel data of ``tpl``, a caller-leg channel event); the target is the call's
+    ``transfer_target`` identity."""
+    headers: list[tuple[str, Parts | list[Parts]]] = []
+    stage = "delivery"  # delivery headers, then the base event's own headers (dropped), then channel data
+    for key, value in tpl.headers:
+        if key == "Event-Name":
+            continue
+        if key == "Channel-State":
+            stage = "channel"
+        if stage == "own":
+            continue
+        headers.append((key, (_EVENT_APP[key],) if key in _EVENT_APP else value))
+        if key == "Event-Sequence":
+            stage = "own"
+            headers += [("Event-Name", ("CUSTOM",)), ("ccod_subclass", ("ccod::queue",)),
+                        ("ccod_action", ("transfer",)), ("ccod_transfer_kind", ("blind",)),
+                        ("ccod_transfer_target", (("id", "transfer_target"),))]
+    # Its own slot table: the archetype's table is shared by every call, and only transferred calls
+    # have a transfer target to fill in.
+    return replace(tpl, name="CUSTOM", subclass="ccod::queue", cc_action="", headers=headers, json_fmt=None,
+                   plain_fmt=None, dynamic=(), table=SlotTable())
 
 
 @dataclass(slots=True)
@@ -161,18 +203,43 @@ class CallStream:
             agent = plan.agents[min(k, len(plan.agents) - 1)]
             ids[f"agent{k}"] = agent
             ids[f"agent{k}_ext"] = agent.split("@")[0]
+        if plan.transfer_to is not None:
+            ids["transfer_target"] = plan.transfer_to
         self.ctx = RenderContext(node, uuids, ids, plan.breaks, plan.shifts)
 
     def events(self) -> Iterator[StreamEvent]:
         plan, ctx = self.plan, self.ctx
         templates = plan.arch.templates.templates
-        holds = self._holds() if plan.holds else []
+        extra = self._holds() if plan.holds else []
+        if plan.transfer_to is not None:
+            extra.append(self._transfer())
         for tpl in templates:
             ts = ctx.warp(tpl.ts)
-            while holds and holds[0].ts <= ts:
-                yield holds.pop(0)
+            while extra and extra[0].ts <= ts:
+                yield extra.pop(0)
             yield StreamEvent(tpl, ctx, ts)
-        yield from holds
+        yield from extra
+
+    def _shifted(self, base: EventTemplate, at: int) -> RenderContext:
+        """This call's context, warped so that ``base`` (captured at ``base.ts``) renders at ``at``."""
+        k = bisect.bisect_right(self.ctx.breaks, base.ts)
+        breaks = [*self.ctx.breaks[:k], base.ts, *self.ctx.breaks[k:]]
+        shifts = [*self.ctx.shifts[:k + 1], at - base.ts, *[at - base.ts] * (len(self.ctx.breaks) - k)]
+        return RenderContext(self.ctx.node, self.ctx.uuids, self.ctx.ids, breaks, shifts)
+
+    def _transfer(self) -> StreamEvent:
+        """The agent's blind transfer, fired on the caller's leg as the talk ends (before any leg hangs up).
+
+        Channel data from the caller's CHANNEL_BRIDGE (an active, bridged leg), rendered at the time
+        of the caller's CHANNEL_HANGUP: the simulator keeps the archetype's ending, in which the
+        caller's leg then ends (the transfer target's side is not simulated).
+        """
+        templates = self.plan.arch.templates.templates
+        caller = templates[0].unique_id
+        base = next(t for t in templates if t.name == "CHANNEL_BRIDGE" and t.unique_id == caller)
+        hangup = next(t for t in templates if t.name == "CHANNEL_HANGUP" and t.unique_id == caller)
+        at = self.ctx.warp(hangup.ts)
+        return StreamEvent(_transfer_template(base), self._shifted(base, at), at)
 
     def _holds(self) -> list[StreamEvent]:
         templates = self.plan.arch.templates.templates
@@ -183,11 +250,7 @@ class CallStream:
         out = []
         for begin, end in self.plan.holds:
             for name, at in (("CHANNEL_HOLD", begin), ("CHANNEL_UNHOLD", end)):
-                k = bisect.bisect_right(self.ctx.breaks, base.ts)
-                breaks = [*self.ctx.breaks[:k], base.ts, *self.ctx.breaks[k:]]
-                shifts = [*self.ctx.shifts[:k + 1], at - base.ts, *[at - base.ts] * (len(self.ctx.breaks) - k)]
-                ctx = RenderContext(self.ctx.node, self.ctx.uuids, self.ctx.ids, breaks, shifts)
-                out.append(StreamEvent(_hold_template(base, name), ctx, at))
+                out.append(StreamEvent(_hold_template(base, name), self._shifted(base, at), at))
         return out
 
 
@@ -212,7 +275,8 @@ class NodeLoad:
     def max_events(self) -> int:
         """An upper bound of the events ``events()`` yields (a span of Event-Sequence to reserve)."""
         agents = sum(len(q.agents) for q in self.queues)
-        calls = sum(len(p.arch.templates.templates) + 2 * len(p.holds) for p in self.plans)
+        calls = sum(len(p.arch.templates.templates) + 2 * len(p.holds) + (p.transfer_to is not None)
+                    for p in self.plans)
         start = self.simulation.profile.start_us
         end = max((p.warp(p.arch.templates.templates[-1].ts) for p in self.plans), default=start)
         beats = 2 * (max(end - start, 0) // HEARTBEAT_US + 2)

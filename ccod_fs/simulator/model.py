@@ -56,6 +56,7 @@ class CallTruth:
     failed_offers: list[str] = field(default_factory=list)  # hangup causes of failed agent offers
     holds: int = 0
     dtmf: int = 0
+    transferred_to: str | None = None  # blind transfer target (ccod-fs transfer extension)
 
     @property
     def wait_us(self) -> int:

@@ -155,8 +155,8 @@ def test_every_call_has_its_archetypes_events_headers_and_order() -> None:
     per_call: dict[int, list[tuple[str, ...]]] = defaultdict(list)
     for events in streams:
         for e in events:
-            if e["Event-Name"] in ("CHANNEL_HOLD", "CHANNEL_UNHOLD"):
-                continue
+            if e["Event-Name"] in ("CHANNEL_HOLD", "CHANNEL_UNHOLD") or e.get("ccod_action") == "transfer":
+                continue  # added to the archetype (tests of their own)
             for key in ("Unique-ID", "CC-Member-Session-UUID", "CC-Member-UUID"):
                 if e.get(key) in owner:
                     per_call[owner[str(e[key])]].append(tuple(e))
@@ -282,3 +282,28 @@ def test_max_events_bounds_the_stream_tightly(seed: int) -> None:
     actual = sum(1 for _ in load.events())
     assert any(plan.holds for plan in load.plans)
     assert actual <= load.max_events() <= actual * 1.05
+
+
+def test_transfers_are_fired_on_the_caller_leg_as_fs_dialplan_fires_them() -> None:
+    """Each transferred call has one CUSTOM ccod::queue transfer, on the caller's leg, before its hangup."""
+    simulation = LoadSimulation(LoadProfile(calls=300, nodes=1, seed=4, arrivals_per_s=0.3, p_transfer=0.5))
+    truth = {t.caller_uuid: t for t in simulation.truth}
+    expected = {u: t.transferred_to for u, t in truth.items() if t.transferred_to}
+    assert len(expected) > 10
+    transfers: dict[str, str] = {}
+    hung_up: set[str] = set()
+    for ev in NodeLoad(simulation, 0).events():
+        if ev.name == "CUSTOM" and ev.subclass == "ccod::queue":
+            pairs = orjson.loads(ev.payload("json"))
+            names = list(pairs)
+            assert "Event-Subclass" not in pairs  # the event app sets the subclass, not a header
+            assert names.index("Event-Name") == names.index("Event-Sequence") + 1
+            assert pairs["Event-Name"] == "CUSTOM" and pairs["ccod_subclass"] == "ccod::queue"
+            assert pairs["Channel-Call-State"] == "ACTIVE" and "Bridge-A-Unique-ID" not in pairs
+            uuid = str(pairs["Unique-ID"])
+            assert uuid not in hung_up and uuid not in transfers
+            transfers[uuid] = str(pairs["ccod_transfer_target"])
+            assert pairs["variable_ccod_tenant"] == truth[uuid].tenant
+        elif ev.name == "CHANNEL_HANGUP":
+            hung_up.add(str(orjson.loads(ev.payload("json"))["Unique-ID"]))
+    assert transfers == expected
