@@ -38,7 +38,7 @@ def nonempty(headers: Headers, key: str) -> str | None:
 
 def epoch_us(value: str | list[str] | None) -> int | None:
     """FreeSWITCH µs timestamps (``Caller-Channel-*-Time``): ``'0'``, absent or garbage -> None."""
-    if not value or type(value) is not str or not value.isdecimal() or len(value) > 18:
+    if not value or type(value) is not str or not value.isascii() or not value.isdigit() or len(value) > 18:
         return None
     us = int(value)
     if us < MIN_US or us > MAX_US:
@@ -48,7 +48,7 @@ def epoch_us(value: str | list[str] | None) -> int | None:
 
 def epoch_s_as_us(value: str | list[str] | None) -> int | None:
     """mod_callcenter ``CC-*-Time`` values are whole epoch seconds; 0 means unset."""
-    if not value or type(value) is not str or not value.isdecimal() or len(value) > 18:
+    if not value or type(value) is not str or not value.isascii() or not value.isdigit() or len(value) > 18:
         return None
     us = int(value) * 1_000_000
     if us < MIN_US or us > MAX_US:
@@ -57,7 +57,7 @@ def epoch_s_as_us(value: str | list[str] | None) -> int | None:
 
 
 def small_int(value: str | list[str] | None) -> int | None:
-    if not value or type(value) is not str or not value.isdecimal() or len(value) > 18:
+    if not value or type(value) is not str or not value.isascii() or not value.isdigit() or len(value) > 18:
         return None
     return int(value)
 

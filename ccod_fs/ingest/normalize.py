@@ -197,7 +197,7 @@ class Normalizer:
             raise NormalizeError("bad-event-sequence", f"Event-Sequence {str(seq)[:40]!r}")
         ts = get("Event-Date-Timestamp")
         # epoch_us() inlined (one call per ESL event saved): digits only, within its sane bounds.
-        if (not ts or type(ts) is not str or not ts.isdecimal() or len(ts) > 18
+        if (not ts or type(ts) is not str or not ts.isascii() or not ts.isdigit() or len(ts) > 18
                 or not MIN_US <= (ts_us := int(ts)) <= MAX_US):
             raise NormalizeError("bad-timestamp", f"Event-Date-Timestamp {str(ts)[:40]!r}")
         node = self.node or text(h, "FreeSWITCH-Switchname") or text(h, "FreeSWITCH-Hostname")
