@@ -6,8 +6,9 @@
 -- any insert into the interval (new, late or duplicate) raises it and merges never change it, and
 -- it is written in the same part as the states. So it is the interval's version: counters read
 -- with a given `rows` stay exact while `rows` is unchanged, and the wallboard re-reads only the
--- intervals whose version moved (see ccod_fs/reports/library.py). Small granules: a read of
--- one interval decodes few states.
+-- intervals whose version moved (see ccod_fs/reports/library.py). Small granules, read with
+-- PREWHERE: ClickHouse decodes whole granules, so re-reading one interval decodes a few states,
+-- not those of the day.
 CREATE TABLE IF NOT EXISTS queue_interval_counters
 (
     tenant_id      LowCardinality(String),
@@ -24,7 +25,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(interval_start)
 ORDER BY (tenant_id, interval_start, queue_id)
 TTL interval_start + INTERVAL 800 DAY
-SETTINGS index_granularity = 64;
+SETTINGS index_granularity = 8;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS queue_interval_counters_mv TO queue_interval_counters AS
 SELECT
@@ -66,34 +67,35 @@ FROM calls_partial
 WHERE queue_id != ''
 GROUP BY tenant_id, interval_start, queue_id;
 
--- queue_wait_events: only the call facts that start or end a queue wait (queued; answered,
--- dequeued, or the caller's hangup), narrow and sorted by (tenant, time), so "who waits now"
--- reads one contiguous range of the last 4 hours. Duplicates are harmless to its readers
--- (min / max / any per call); ReplacingMergeTree drops them on merge anyway.
+-- queue_wait_events: only the call facts that start a queue wait (gone = 0: queued) or end it
+-- (gone = 1: answered, dequeued, or the caller's hangup), narrow and sorted by (tenant, gone,
+-- time), so "who waits now" reads two contiguous ranges of the last 4 hours: the calls that left,
+-- then the queued calls not among them. Duplicates are harmless to that reader (set membership,
+-- then min / any per call); ReplacingMergeTree drops them on merge anyway.
 CREATE TABLE IF NOT EXISTS queue_wait_events
 (
     tenant_id LowCardinality(String),
+    gone      UInt8,
     at        DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
-    call_id   String,
     event_id  UUID,
+    call_id   String,
     queue_id  LowCardinality(String),
-    queued_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
-    gone      UInt8
+    queued_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(at)
-ORDER BY (tenant_id, at, event_id)
+ORDER BY (tenant_id, gone, at, event_id)
 TTL toDateTime(at) + INTERVAL 400 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS queue_wait_events_mv TO queue_wait_events AS
 SELECT
     tenant_id,
+    toUInt8(type != 'call.queued') AS gone,
     at,
-    call_id,
     event_id,
+    call_id,
     if(type = 'call.queued', queue_id, '') AS queue_id,
-    if(type = 'call.queued', ifNull(queued_at, at), at) AS queued_at,
-    toUInt8(type != 'call.queued') AS gone
+    if(type = 'call.queued', ifNull(queued_at, at), at) AS queued_at
 FROM calls_partial
 WHERE type IN ('call.queued', 'call.answered', 'call.dequeued')
    OR (type = 'call.ended' AND ended_at IS NOT NULL);
@@ -101,12 +103,12 @@ WHERE type IN ('call.queued', 'call.answered', 'call.dequeued')
 INSERT INTO queue_wait_events
 SELECT
     tenant_id,
+    toUInt8(type != 'call.queued') AS gone,
     at,
-    call_id,
     event_id,
+    call_id,
     if(type = 'call.queued', queue_id, '') AS queue_id,
-    if(type = 'call.queued', ifNull(queued_at, at), at) AS queued_at,
-    toUInt8(type != 'call.queued') AS gone
+    if(type = 'call.queued', ifNull(queued_at, at), at) AS queued_at
 FROM calls_partial
 WHERE type IN ('call.queued', 'call.answered', 'call.dequeued')
    OR (type = 'call.ended' AND ended_at IS NOT NULL);

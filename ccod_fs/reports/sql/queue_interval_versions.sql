@@ -3,5 +3,5 @@
 -- Params: tenant String, from DateTime64(3).
 SELECT queue_id AS queue, toUInt32(interval_start) AS interval_s, sumMerge(rows) AS version
 FROM queue_interval_counters
-WHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes({from:DateTime64(3, 'UTC')})
+PREWHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes({from:DateTime64(3, 'UTC')})
 GROUP BY queue_id, interval_start

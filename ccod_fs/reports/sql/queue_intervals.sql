@@ -25,7 +25,7 @@ FROM
         length(ab_waits) AS abandon_waits_n,
         arrayCount(w -> w < {short_abandon_ms:UInt32}, ab_waits) AS short_abandons
     FROM queue_interval_counters
-    WHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes({from:DateTime64(3, 'UTC')})
+    PREWHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes({from:DateTime64(3, 'UTC')})
       AND ({all:UInt8} = 1 OR has({intervals:Array(UInt32)}, toUInt32(interval_start)))
     GROUP BY queue_id, interval_start
 )

@@ -4,5 +4,5 @@
 -- Params: tenant String, from UInt64 (epoch ms).
 SELECT queue_id AS queue, toUInt32(interval_start) AS interval_s, sumIfMerge(rows) AS version
 FROM queue_interval_counters
-WHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes(toDateTime(intDiv({from:UInt64}, 1000)))
+PREWHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes(toDateTime(intDiv({from:UInt64}, 1000)))
 GROUP BY queue_id, interval_start
