@@ -47,6 +47,7 @@ class Call:
     answered_us: int | None = None
     hangup_by: str | None = None
     """Who ended the call, from the first leg whose far end hung up (caller/agent)."""
+    agent: str | None = None  # the agent who answered it last (the one who can transfer it)
 
 
 _LEG_FIELDS = tuple(f.name for f in fields(Leg))

@@ -148,6 +148,7 @@ def bridge_agent_start(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
     joined_us = (call.joined_us if call else None) or epoch_s_as_us(h.get("CC-Member-Joined-Time"))
     if call is not None:
         call.answered_us = answered_us
+        call.agent = agent
     payload = construct(
         CallAnsweredPayload,
         {

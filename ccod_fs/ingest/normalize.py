@@ -17,6 +17,9 @@ CUSTOM ccod::queue / ccod::agent        on the first of these (or BRIDGE, member
                                         own phone (directory variable ``ccod_agent``)
 CHANNEL_BRIDGE                          call.bridged (other leg and its role)
 CHANNEL_HOLD / CHANNEL_UNHOLD           call.hold (held true/false)
+CUSTOM ccod::queue ccod_action=transfer call.transferred (fs-dialplan's transfer extension;
+                                        the subclass may come as ``ccod_subclass``: FreeSWITCH's
+                                        event app sets no Event-Subclass header)
 DTMF                                    call.dtmf
 RECORD_START / RECORD_STOP              call.recording
 CHANNEL_HANGUP_COMPLETE                 call.ended (per leg: role, cause, who, durations, codecs)
@@ -61,6 +64,8 @@ from ccod_fs.contract.events import (
     CallOfferedPayload,
     CallRecording,
     CallRecordingPayload,
+    CallTransferred,
+    CallTransferredPayload,
 )
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest import node_events
@@ -77,6 +82,8 @@ __all__ = ["CONSUMED_CUSTOM", "CONSUMED_EVENTS", "NormalizeError", "Normalizer"]
 Handler = Callable[[Headers, EslEvent, EventBuilder], None]
 
 _DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+_TRANSFER_KINDS = frozenset({"blind", "attended", "queue"})  # CallTransferredPayload.kind
+_DIALPLAN_SUBCLASSES = frozenset({"ccod::queue", "ccod::agent"})
 # FreeSWITCH DTMF durations are in 8 kHz samples whatever the codec.
 _DTMF_SAMPLES_PER_MS = 8
 
@@ -148,6 +155,10 @@ class Normalizer:
                     builder = self._builder(h)
                     action(self, h, builder)
                     return builder.out
+                if subclass is None:  # fs-dialplan's event app: the subclass rides as ccod_subclass
+                    subclass = get("ccod_subclass")
+                    if subclass not in _DIALPLAN_SUBCLASSES:
+                        return []
                 handler = self._custom.get(subclass)  # type: ignore[arg-type]
             else:
                 handler = self._by_name.get(name)  # type: ignore[arg-type]
@@ -302,8 +313,24 @@ class Normalizer:
         self.leg(h, b)
 
     def _on_channel_custom(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
-        if h.get("Unique-ID"):
-            self.leg(h, b)
+        if not h.get("Unique-ID"):
+            return
+        leg = self.leg(h, b)
+        if h.get("ccod_action") == "transfer":
+            self._transferred(h, leg, b)
+
+    def _transferred(self, h: Headers, leg: Leg, b: EventBuilder) -> None:
+        """fs-dialplan's transfer extension ran on a leg of the call: call.transferred."""
+        target = nonempty(h, "ccod_transfer_target")
+        if target is None:
+            raise NormalizeError("missing-transfer-target", "ccod::queue transfer without ccod_transfer_target")
+        kind = h.get("ccod_transfer_kind") or "blind"
+        if type(kind) is not str or kind not in _TRANSFER_KINDS:
+            raise NormalizeError("bad-transfer-kind", f"ccod_transfer_kind {str(kind)[:20]!r}")
+        payload = construct(CallTransferredPayload, {"target": target, "kind": kind})
+        call = self.book.calls.get(leg.call_id)
+        agent = text(h, "variable_cc_agent") or leg.agent or (call.agent if call is not None else None)
+        b.add(CallTransferred, payload, self.call_tenant(leg), leg.call_id, agent, text(h, "variable_cc_queue"))
 
     def _on_bridge(self, h: Headers, event: EslEvent, b: EventBuilder) -> None:
         leg = self.leg(h, b)

@@ -32,7 +32,7 @@ DECODERS: dict[str, Callable[[bytes], EslEvent]] = {"json": decode_json_body, "p
 
 @pytest.mark.parametrize("fmt", ["json", "plain"])
 def test_simulated_multi_tenant_load_matches_the_ground_truth(fmt: str) -> None:
-    sim = LoadSimulation(LoadProfile(calls=200, nodes=2, tenants=3, p_offer_failures=0.2, seed=11))
+    sim = LoadSimulation(LoadProfile(calls=200, nodes=2, tenants=3, p_offer_failures=0.2, p_transfer=0.3, seed=11))
     decode = DECODERS[fmt]
     out: list[Envelope] = []
     for node in range(len(sim.nodes)):
@@ -61,8 +61,14 @@ def test_simulated_multi_tenant_load_matches_the_ground_truth(fmt: str) -> None:
         assert failed == truth.failed_offers
         assert sum(1 for e in events if e.type == "call.hold" and e.payload.held) == truth.holds  # type: ignore[attr-defined]
         assert sum(1 for e in events if e.type == "call.dtmf") == truth.dtmf
+        transfers = [e for e in events if e.type == "call.transferred"]
+        assert [e.payload.target for e in transfers] == ([truth.transferred_to] if truth.transferred_to else [])  # type: ignore[attr-defined]
+        for transfer in transfers:  # told before the call ends, with the agent who transferred
+            assert kinds.index("call.transferred") < kinds.index("call.ended")
+            assert transfer.agent_id == truth.agent and transfer.payload.kind == "blind"  # type: ignore[attr-defined]
         # Wait from µs channel times; the truth uses the bridge-agent-start event's own time,
         # which FreeSWITCH stamps one or two 20 ms timer ticks after the agent's answer.
         assert -50 <= dequeued.wait_ms - truth.wait_us / 1000 <= 1  # type: ignore[attr-defined]
     assert {t.outcome for t in sim.truth} >= {"answered", "abandoned_waiting"}
     assert any(t.failed_offers for t in sim.truth)
+    assert any(t.transferred_to for t in sim.truth)
