@@ -4,7 +4,8 @@ Both sides get the same events of the real FreeSWITCH captures, replayed in a
 loop, one process, one core:
 - ours: the ``text/event-json`` frames -> FrameParser -> decode -> Normalizer -> Kafka value bytes;
 - stage rates: decode only (frames + decode), normalize only (pre-decoded events), serialize only
-  (the envelopes of one pass, counted per ESL event);
+  (the envelopes of one pass, counted per ESL event), and ``orjson_loads``: the bare JSON parse of the
+  same bodies, the floor of any decoder that builds the header dict;
 - greenswitch: ``ESLEvent`` on the ``text/event-plain`` form of the same events (its
   decoder cannot read JSON bodies), which is only decoding, no normalize or serialize.
 Ends with ``RESULT esl_decode events_per_s=N vs_greenswitch=R``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import greenswitch
+import orjson
 
 from benchmarks.common import interleaved
 from ccod_fs.contract.events import serialize_event
@@ -98,6 +100,13 @@ def main() -> None:
             serialize_event(item)
         return len(decoded)  # per ESL event, as the other rates
 
+    bodies = [frame.body for frame in iter_frames(json_stream)[0]]
+
+    def orjson_only() -> int:
+        for body in bodies:
+            orjson.loads(body)
+        return len(bodies)
+
     def theirs() -> int:
         for body in plain_bodies:
             greenswitch.esl.ESLEvent(body)
@@ -109,6 +118,7 @@ def main() -> None:
         "decode_only": ours_decode_only,
         "normalize_only": ours_normalize_only,
         "serialize_only": ours_serialize_only,
+        "orjson_loads": orjson_only,
         "greenswitch": theirs,
     }, rounds=ROUNDS, min_seconds=0.15)
     print(f"events per pass: json={n_json} plain={n_plain} (subscribed events of both captures); "
@@ -116,7 +126,8 @@ def main() -> None:
     for name, value in rates.items():
         print(f"{name:>14}: {value:,.0f} events/s (median of {ROUNDS})")
     print("ours = frames + decode + normalize + serialize; decode_only = frames + decode; normalize_only and"
-          " serialize_only run on pre-decoded events / pre-normalized envelopes (rates per ESL event)")
+          " serialize_only run on pre-decoded events / pre-normalized envelopes (rates per ESL event);"
+          " orjson_loads = orjson.loads of the same bodies alone")
     ratio = rates["ours"] / rates["greenswitch"]
     print(f"RESULT esl_decode events_per_s={rates['ours']:.0f} vs_greenswitch={ratio:.1f}")
 
