@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ccod_fs.contract.events import EVENT_TYPES, parse_event, serialize_event
 from ccod_fs.sink.decode import decode
-from ccod_fs.sink.fastcheck import CHECKS, fast_record, record_of, ts_ms
+from ccod_fs.sink.fastcheck import CHECKS, Reject, fast_record, general_check, record_of, ts_ms
 from ccod_fs.sink.synthetic import EventFactory, agent_states, call_events
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, 250_000, tzinfo=UTC)
@@ -132,3 +132,23 @@ def test_decode_dead_letters_with_reason(value: bytes, reason: str) -> None:
 
 def test_mutation_count_is_large() -> None:
     assert sum(1 for _ in itertools.islice((m for r in corpus() for m in mutations(orjson.loads(r))), 5000)) == 5000
+
+
+def test_full_shape_check_equals_the_general_check() -> None:
+    """The in-place check for fully populated dicts decides and normalises like the general one."""
+    general = {name: general_check(cls) for name, cls in EVENT_TYPES.items()}
+
+    def run(check: Any, d: dict[str, Any]) -> Any:
+        try:
+            return check(copy.deepcopy(d))
+        except Reject:
+            return "rejected"
+
+    compared = 0
+    for raw in corpus():
+        original = orjson.loads(raw)
+        for m in [original, *mutations(original)]:
+            kind = original["type"]
+            assert run(CHECKS[kind], m) == run(general[kind], m), m
+            compared += 1
+    assert compared > 1000
