@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -207,10 +208,18 @@ def parse_args(argv: Sequence[str]) -> SimulateOptions:
 def simulate_main(argv: Sequence[str] | None = None) -> int:
     """``ccod-fs simulate [options]``: parse ``argv`` and run the simulator until the stream is played."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (how benchmarks and Kubernetes stop it) unwinds like Ctrl-C, so the
+        # prerendered stream's temporary file is removed.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         return run_simulator(opts)
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,32 @@ def test_prerendered_stream_is_the_live_stream_byte_for_byte() -> None:
     sequences = [int(json.loads(body)["Event-Sequence"]) for body in prerendered]
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
     assert sequences[-1] - sequences[0] + 1 > len(sequences)  # gaps where unsubscribed events were fired
+
+
+def test_sigterm_removes_the_prerendered_stream(tmp_path: Path) -> None:
+    """Benchmarks stop the simulator with SIGTERM: its rendered stream file must not stay behind."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ccod_fs.simulator.cli", "--password", "cli-secret", "--calls", "200", "--seed", "3",
+         "--prerender", "--serve-after-s", "600", "--wait-timeout-s", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        assert proc.stdout is not None
+        node = json.loads(proc.stdout.readline())
+        client = EslTestClient(node["port"])
+        client.login("cli-secret", "event json CHANNEL_CREATE")
+        client.read_until(lambda: len(client.event_frames()) > 100, timeout=60)
+        assert [p.name for p in tmp_path.glob("ccod-sim-*/*.esl")] == ["fs1.esl"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 5
+        while any(tmp_path.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(tmp_path.iterdir())
+        client.close()
+    finally:
+        proc.kill()
