@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from ccod_fs.clickhouse.client import ClickHouseClient
 from ccod_fs.clickhouse.dialect import Dialect
-from ccod_fs.clickhouse.params import literal
 
 SQL_DIR = Path(__file__).parent / "sql"
 INTERVALS_MIN = (5, 15, 30, 60)
@@ -120,9 +119,7 @@ class Reports:
         if not tenant:
             raise ValueError("every report is scoped to one tenant")
         legacy = self.client.dialect is Dialect.LEGACY
-        bound = {k: ((_epoch_ms(_utc(v)) if legacy else _utc(v)) if isinstance(v, datetime)
-                     # chDB takes parameters as text and does not quote list items: render strings
-                     else literal(v, "Array(String)") if isinstance(v, list) and not legacy else v)
+        bound = {k: ((_epoch_ms(_utc(v)) if legacy else _utc(v)) if isinstance(v, datetime) else v)
                  for k, v in params.items()}
         return self.client.query(load_sql(name, self.client.dialect), {"tenant": tenant, **bound})
 
@@ -168,27 +165,32 @@ class Reports:
 
     def queue_today(self, tenant: str, since: datetime, policy: SlPolicy = SlPolicy()) -> list[dict[str, Any]]:
         """Per queue since ``since``: the sum of the per-interval counters, all read in SQL."""
-        rows = self.run("queue_today", tenant=tenant, **{"from": since}, **policy.params(), known=[""])
+        rows = self.run("queue_today", tenant=tenant, **{"from": since}, **policy.params(), all=1, intervals=[0])
         return [_with_service_level(row, policy) for row in rows]
 
     def queue_today_cached(self, tenant: str, since: datetime, policy: SlPolicy = SlPolicy()) -> list[dict[str, Any]]:
         """:meth:`queue_today`, re-reading only the intervals whose version changed since the last call.
 
         An interval's version is the number of call-fact rows it has received (0006): it only
-        grows, so counters read at an unchanged version are still exact. (Rows are only ever
-        added; after a manual DELETE or a truncate, use a new ``Reports``.) One query sends the
-        versions held and gets back the intervals that are new or moved: the open one, and any
-        that got late events. Their states, which cost time in proportion to the calls in them,
-        are the only ones decoded.
+        grows, so counters read at an unchanged version are still exact (rows are only ever added;
+        after a manual DELETE or a truncate, use a new ``Reports``). One small query reads
+        the versions; the interval states, which cost time in proportion to the calls in them, are
+        decoded only for new or changed intervals (the open one, and any that got late events).
         """
-        cached = self._intervals.setdefault((tenant, *policy.params().values()), {})
+        key = (tenant, *policy.params().values())
+        cached = self._intervals.setdefault(key, {})
         floor = int(_utc(since).timestamp()) // 900 * 900
+        versions = {(r["queue"], int(r["interval_s"])): int(r["version"])
+                    for r in self.run("queue_interval_versions", tenant=tenant, **{"from": since})}
+        stale = sorted({k[1] for k, v in versions.items() if k not in cached or cached[k]["version"] != v})
+        if stale:
+            for r in self.run("queue_intervals", tenant=tenant, **{"from": since}, **policy.params(), all=0,
+                              intervals=stale):
+                cached[(r["queue"], int(r["interval_s"]))] = r
         for k in [k for k in cached if k[1] < floor]:
             del cached[k]  # before the window asked for: not needed any more
-        known = [f"{q}|{i}|{r['version']}" for (q, i), r in cached.items()] or [""]
-        for r in self.run("queue_intervals", tenant=tenant, **{"from": since}, **policy.params(), known=known):
-            cached[(r["queue"], int(r["interval_s"]))] = r
-        return [_with_service_level(row, policy) for row in _sum_intervals(cached.values())]
+        return [_with_service_level(row, policy) for row in _sum_intervals(
+            cached[k] for k in versions if k in cached)]
 
     def wallboard(self, tenant: str, now: datetime | None = None, policy: SlPolicy = SlPolicy()) -> dict[str, Any]:
         """All queues of a tenant, now: today's counters, who waits, and agents by state.

@@ -3,10 +3,8 @@
 -- the wallboard's counters per queue and 15-minute interval since {from}, with
 -- the interval's version (call-fact rows received; it only grows, see 0006_wallboard_live.sql).
 -- Params: tenant String, from UInt64 (epoch ms), sl_threshold_ms UInt32, short_abandon_ms UInt32,
---         known Array(String): 'queue|interval start (epoch s)|version' of intervals the caller
---         already holds; those are skipped unless their version moved (pass [''] for all).
--- The subquery reads only the small version column; the states, which cost time in proportion
--- to the calls in them, are decoded only for the intervals it returns (PREWHERE, 8-row granules).
+--         all UInt8, intervals Array(UInt32): every interval when all = 1, else only those starts
+--         (epoch seconds): the wallboard re-reads only intervals whose version changed.
 -- Facts count in the interval where they happened (offered when queued, answered when answered);
 -- states are idempotent sets, so re-delivered events never double count. The per-call waits stay
 -- inside the query: only counters travel to the client.
@@ -30,15 +28,6 @@ FROM
         arrayCount(w -> w < {short_abandon_ms:UInt32}, ab_waits) AS short_abandons
     FROM queue_interval_counters
     PREWHERE tenant_id = {tenant:String} AND interval_start >= toStartOfFifteenMinutes(toDateTime(intDiv({from:UInt64}, 1000)))
-      AND (queue_id, interval_start) IN
-      (
-          SELECT queue_id, interval_start
-          FROM queue_interval_counters
-          PREWHERE tenant_id = {tenant:String}
-            AND interval_start >= toStartOfFifteenMinutes(toDateTime(intDiv({from:UInt64}, 1000)))
-          GROUP BY queue_id, interval_start
-          HAVING NOT has({known:Array(String)},
-                         concat(queue_id, '|', toString(toUInt32(interval_start)), '|', toString(sumIfMerge(rows))))
-      )
+      AND ({all:UInt8} = 1 OR has({intervals:Array(UInt32)}, toUInt32(interval_start)))
     GROUP BY queue_id, interval_start
 )

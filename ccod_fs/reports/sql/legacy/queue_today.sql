@@ -1,8 +1,8 @@
 -- queue_today for ClickHouse 18.16 (epoch ms): same definition as ../queue_today.sql.
 -- the wallboard's per-queue counters since {from} (e.g. midnight): the sum of the
--- per-interval counters of queue_intervals.sql (run it with known = ['']).
+-- per-interval counters of queue_intervals.sql (run it with all = 1, intervals = [0]).
 -- Params: tenant String, from UInt64 (epoch ms), sl_threshold_ms UInt32, short_abandon_ms UInt32,
---         known Array(String).
+--         all UInt8, intervals Array(UInt32).
 -- A fact counts in the interval where it happened (offered when queued, answered when answered),
 -- and the day's count is the sum over its intervals. The wallboard computes the same sums from
 -- cached per-interval rows (ccod_fs/reports/library.py); tests check that both agree.
