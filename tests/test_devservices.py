@@ -163,3 +163,40 @@ def test_clickhouse_start_failure_is_explained(tmp_path: Path) -> None:
             server.start()
     server.close()
     assert not server.running()
+
+
+def test_a_service_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A killed test or benchmark process must not leave its broker running (atexit never runs then)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from ccod_fs.devservices.process import ManagedProcess\n"
+        "p = ManagedProcess('sleeper', ['sleep', '300'], Path(sys.argv[1]), Path(sys.argv[1]) / 'out.log')\n"
+        "p.start()\n"
+        "print('PID', p.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    line = parent.stdout.readline()
+    while not line.startswith("PID "):  # the service's own log lines come first
+        line = parent.stdout.readline()
+    child = int(line.split()[1])
+    os.kill(child, 0)  # running
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the service outlived the process that started it")

@@ -6,10 +6,13 @@ Shared by the Kafka and ClickHouse dev services so both behave the same way unde
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -70,6 +73,7 @@ class ManagedProcess:
             self._proc = subprocess.Popen(
                 self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                preexec_fn=_die_with_parent() if threading.current_thread() is threading.main_thread() else None,
             )
         log.debug("devservice.spawned", service=self.name, pid=self._proc.pid)
 
@@ -123,3 +127,21 @@ class ManagedProcess:
             os.killpg(self._proc.pid, sig)
         except ProcessLookupError:
             pass
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGKILL the service when its parent dies.
+
+    atexit does not run when the test or benchmark process is itself killed (SIGTERM, SIGKILL),
+    and an orphaned broker would keep its ports, memory and CPU. The kernel signals on the
+    death of the *thread* that spawned the child, so it is used only from the main thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return hook
