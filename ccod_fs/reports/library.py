@@ -150,9 +150,11 @@ class Reports:
     def agents_now(self, tenant: str, now: datetime | None = None) -> list[dict[str, Any]]:
         """agents_now.sql's answer, from the latest change per agent (agent_state_now) when none of
         them is after ``now``, else (a replay of a past moment) from agents_now.sql itself."""
-        latest = self.run("agents_latest", tenant=tenant, now=_utc(now))
+        return self._agents(tenant, _utc(now), self.run("agents_latest", tenant=tenant, now=_utc(now)))
+
+    def _agents(self, tenant: str, now: datetime, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if any(r["after_now"] for r in latest):
-            return self.run("agents_now", tenant=tenant, now=_utc(now))
+            return self.run("agents_now", tenant=tenant, now=now)
         agents: dict[str, dict[str, str]] = {}
         for r in latest:
             agents.setdefault(r["agent_id"], {"status": "", "state": ""})[r["kind"]] = r["latest"]
@@ -177,11 +179,16 @@ class Reports:
         the versions; the interval states, which cost time in proportion to the calls in them, are
         decoded only for new or changed intervals (the open one, and any that got late events).
         """
-        key = (tenant, *policy.params().values())
-        cached = self._intervals.setdefault(key, {})
-        floor = int(_utc(since).timestamp()) // 900 * 900
         versions = {(r["queue"], int(r["interval_s"])): int(r["version"])
                     for r in self.run("queue_interval_versions", tenant=tenant, **{"from": since})}
+        return self._today(tenant, since, policy, versions)
+
+    def _today(self, tenant: str, since: datetime, policy: SlPolicy,
+               versions: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+        """Today's rows from cached interval counters, after re-reading the intervals in ``versions``
+        (queue, interval start in epoch s -> version) that are new or whose version moved."""
+        cached = self._intervals.setdefault((tenant, *policy.params().values()), {})
+        floor = int(_utc(since).timestamp()) // 900 * 900
         stale = sorted({k[1] for k, v in versions.items() if k not in cached or cached[k]["version"] != v})
         if stale:
             for r in self.run("queue_intervals", tenant=tenant, **{"from": since}, **policy.params(), all=0,
@@ -195,13 +202,22 @@ class Reports:
     def wallboard(self, tenant: str, now: datetime | None = None, policy: SlPolicy = SlPolicy()) -> dict[str, Any]:
         """All queues of a tenant, now: today's counters, who waits, and agents by state.
 
-        Today's counters come from :meth:`queue_today_cached`; waiting calls and agents from the
-        small live tables of 0006. Each part is exact and as of its own read.
+        One round trip (wallboard_now.sql) reads today's interval versions, the waiting calls and
+        each agent's latest change from the small 0006 tables; a second one re-reads only the
+        intervals whose version moved (see :meth:`queue_today_cached`). Same answers as
+        :meth:`queue_today`, :meth:`waiting_now` and :meth:`agents_now`.
         """
         now = _utc(now)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        queues = {r["queue"]: r for r in self.queue_today_cached(tenant, midnight, policy)}
-        for w in self.waiting_now(tenant, now):
-            queues.setdefault(w["queue"], {"queue": w["queue"]}).update(w)
+        parts: dict[str, list[dict[str, Any]]] = {"versions": [], "waiting": [], "agents": []}
+        for r in self.run("wallboard_now", tenant=tenant, **{"from": midnight}, now=now):
+            parts[r["part"]].append(r)
+        versions = {(r["key"], int(r["n1"])): int(r["n2"]) for r in parts["versions"]}
+        queues = {r["queue"]: r for r in self._today(tenant, midnight, policy, versions)}
+        for w in sorted(parts["waiting"], key=lambda r: r["key"]):
+            queues.setdefault(w["key"], {"queue": w["key"]}).update(
+                calls_waiting=int(w["n1"]), longest_wait_ms=int(w["n2"]), longest_waiting_call=w["text1"])
+        latest = [{"agent_id": r["key"], "kind": r["text1"], "latest": r["text2"], "after_now": int(r["n1"])}
+                  for r in parts["agents"]]
         return {"tenant": tenant, "at": now, "since": midnight, "queues": list(queues.values()),
-                "agents": self.agents_now(tenant, now), "stale_after": now + timedelta(seconds=5)}
+                "agents": self._agents(tenant, now, latest), "stale_after": now + timedelta(seconds=5)}
