@@ -247,6 +247,7 @@ def bench_throughput(bootstrap: str, ch: Any, n: int, batch: int, profile: str |
     migrate(raw_db)
     raw_client = raw_db._client
     nested = {t: raw_db._legacy_nested(t) for t in TABLES}
+    uuid_columns = {t: raw_db._describe(t)[1] for t in TABLES}
     raw_secs = 0.0
     pending: list[bytes] = []
     blocks = source.blocks()
@@ -254,12 +255,14 @@ def bench_throughput(bootstrap: str, ch: Any, n: int, batch: int, profile: str |
         while len(pending) < size:
             pending += [v for _k, v in next(blocks)]
         values, pending = pending[:size], pending[size:]
-        rows = rows_of(values)  # untimed, like the nested-column explosion below
+        rows = rows_of(values)  # untimed, like the UUID objects and nested-column explosion below
         ready = []
         for table in TABLES:
             if not rows.count(table):
                 continue
             data = {c: list(v) for c, v in rows.tables[table].items()}
+            for c in uuid_columns[table]:  # UUID objects, as the driver wants them
+                data[c] = [uuid.UUID(v) for v in data[c]]
             for base, width in nested[table].items():
                 cells = data.pop(base)
                 for k in range(width):

@@ -1,12 +1,11 @@
 """Pure derivation: validated events (as records) -> column-wise rows per ClickHouse table.
 
 No I/O here. A *record* is an event as a plain dict with timestamps as epoch milliseconds and
-UUIDs as strings (see :mod:`ccod_fs.sink.fastcheck`; event ids become ``uuid.UUID`` in the
-rows); the Kafka path builds records straight from JSON, in-process callers pass models
-through :func:`derive_rows`. Each call event becomes
-one narrow ``calls_partial`` row carrying only what that event knows about its call; ClickHouse
-folds them per call (the ``calls`` view), so batches can be cut anywhere and events may arrive
-late or twice.
+UUIDs as canonical strings (see :mod:`ccod_fs.sink.fastcheck`; event ids stay text in the rows,
+the native client encodes them); the Kafka path builds records straight from JSON, in-process
+callers pass models through :func:`derive_rows`. Each call event becomes one narrow
+``calls_partial`` row carrying only what that event knows about its call; ClickHouse folds them
+per call (the ``calls`` view), so batches can be cut anywhere and events may arrive late or twice.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ccod_fs.clickhouse.client import fast_uuid
 from ccod_fs.contract.envelope import Envelope
 from ccod_fs.sink.fastcheck import Record, record_of
 
@@ -164,7 +162,7 @@ class RowBuilder:
         if eid in self._seen:
             return
         self._seen.add(eid)
-        uid = fast_uuid(eid)  # one UUID object shared by every table's event_id column
+        uid = eid  # canonical UUID text: the native client encodes it (no UUID object per event)
         t = r["type"]
         src = r["source"]
         tenant = r["tenant_id"]

@@ -28,7 +28,7 @@ def test_answered_call_facts_carry_exact_ms_and_durations() -> None:
     assert len(calls) == len(evs)  # every event of this call says something about it
     assert set(calls[0]) == set(CALLS_PARTIAL)
     by_type = {r["type"]: r for r in calls if r["type"] != "call.hold"}
-    assert {r["event_id"] for r in calls} == {e.event_id for e in evs}
+    assert {r["event_id"] for r in calls} == {str(e.event_id) for e in evs}
     assert by_type["call.offered"]["offered_at"] == T0_MS == by_type["call.offered"]["at"]
     assert by_type["call.queued"]["queued_at"] == T0_MS + 1_500
     assert by_type["call.queued"]["queue_id"] == "sales"
@@ -62,7 +62,7 @@ def test_raw_rows_keep_envelope_fields_and_payload_json() -> None:
     ev = call_events(f, tenant="t-1", queue="q", start=T0, outcome="abandoned")[0]
     raw = _rows("events_raw", derive_rows([ev]))[0]
     assert set(raw) == set(EVENTS_RAW)
-    assert raw["event_id"] == ev.event_id
+    assert raw["event_id"] == str(ev.event_id)
     assert (raw["tenant_id"], raw["type"], raw["occurred_at"]) == ("t-1", "call.offered", T0_MS)
     assert (raw["source_node"], raw["source_core_uuid"], raw["source_sequence"]) == ("fs7", "core-7", 1)
     assert '"caller_number":"+4930123456"' in raw["payload"]

@@ -49,6 +49,7 @@ def produce(kafka, values: list[bytes]) -> None:
 
 
 def make_service(kafka, sink: Sink, group: str, **kw: Any) -> SinkService:
+    group = f"{group}-{kafka.events_topic}"  # a test's groups are its own (no stale members from others)
     consumer = build_consumer(kafka, group, session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
     return SinkService(consumer, build_dlq_producer(kafka), sink, dead_letter_topic=kafka.dead_letter_topic,
                        origin=group, batch_max_events=kw.pop("batch_max_events", 1000),
@@ -81,7 +82,8 @@ def calls_fixture() -> list:
 
 
 def committed(kafka, group: str) -> int:
-    c = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
+    c = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=f"{group}-{kafka.events_topic}",
+                      enable_auto_commit=False)
     total = 0
     for p in range(3):
         total += c.committed(TopicPartition(kafka.events_topic, p)) or 0

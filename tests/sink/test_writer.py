@@ -92,3 +92,41 @@ def test_native_legacy_write_path_dedupes_and_keeps_ms(native) -> None:
     assert row["bridge"] == 60_000
     assert row["ended_at"] == T0_MS + 1_500 + 12_345 + 60_000
     assert row["cause"] == "NORMAL_CLEARING"
+
+
+def test_native_block_encoder_writes_what_the_driver_writes(native) -> None:
+    """The insert path's own column encoding against clickhouse-driver's, value for value, on the
+    server: every type the encoder handles, NULLs, extremes, non-ASCII text, UUID text and objects,
+    and a type it leaves to the driver (Float64)."""
+    import uuid
+
+    from ccod_fs.clickhouse.client import NativeClient
+
+    columns = {
+        "u8": ("UInt8", [0, 1, 255]), "u16": ("UInt16", [0, 7, 65_535]), "u32": ("UInt32", [0, 9, 2**32 - 1]),
+        "u64": ("UInt64", [0, 1772355600250, 2**64 - 1]), "i8": ("Int8", [-128, 0, 127]),
+        "i16": ("Int16", [-32_768, 1, 32_767]), "i32": ("Int32", [-(2**31), 2, 2**31 - 1]),
+        "i64": ("Int64", [-(2**63), 3, 2**63 - 1]),
+        "nu8": ("Nullable(UInt8)", [None, 1, None]), "nu32": ("Nullable(UInt32)", [5, None, 2**32 - 1]),
+        "nu64": ("Nullable(UInt64)", [None, None, None]), "ni16": ("Nullable(Int16)", [-1, 0, 1]),
+        "s": ("String", ["", "acme", "Grüße, 東京 \\n \"q\""]),
+        "ns": ("Nullable(String)", [None, "", "ünï"]),
+        "id": ("UUID", [str(uuid.uuid4()), "6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f", str(uuid.UUID(int=0))]),
+        "oid": ("UUID", [uuid.uuid4(), uuid.UUID(int=2**128 - 1), uuid.UUID(int=1)]),
+        "f": ("Float64", [0.5, -1.25, 1e300]),
+    }
+    ddl = ", ".join(f"{name} {t}" for name, (t, _v) in columns.items())
+    for table in ("by_encoder", "by_driver"):
+        native.command(f"CREATE TABLE {table} (k UInt8, {ddl}) ENGINE = MergeTree ORDER BY k")
+    data = {"k": [0, 1, 2], **{name: values for name, (_t, values) in columns.items()}}
+    assert native._blocks, "clickhouse-driver internals for block inserts are missing"
+    native.insert("by_encoder", {name: list(v) for name, v in data.items()})
+    driver = NativeClient.__new__(NativeClient)
+    driver.__dict__.update(native.__dict__)
+    driver._blocks = False  # the driver's own execute(columnar=True)
+    driver.insert("by_driver", {name: list(v) for name, v in data.items()})
+    encoded = native.query("SELECT * FROM by_encoder ORDER BY k")
+    assert encoded == native.query("SELECT * FROM by_driver ORDER BY k")
+    assert [str(r["id"]) for r in encoded] == data["id"]
+    assert [r["ns"] for r in encoded] == [None, "", "ünï"]
+    assert encoded[2]["u64"] == 2**64 - 1 and encoded[0]["i64"] == -(2**63)
