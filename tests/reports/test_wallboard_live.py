@@ -123,3 +123,21 @@ def test_migration_0006_backfills_existing_rows(client: ClickHouseClient, tmp_pa
     assert reports.waiting_now("acme", at(3, 30)) == [
         {"queue": "sales", "calls_waiting": 1, "longest_wait_ms": 28_000, "longest_waiting_call": "s4"}]
     assert sum(r["agents"] for r in reports.agents_now("acme", at(60))) == 4
+
+
+@pytest.mark.parametrize("minute", [3.5, 4.5, 5 + 1 / 6, 40])
+def test_wallboard_round_trip_equals_the_separate_reports(client: ClickHouseClient, minute: float) -> None:
+    """wallboard_now.sql (one round trip) gives what waiting_now, agents_now and queue_today give."""
+    migrate(client)
+    _write_twice(Sink(client), dataset(), seed=6)
+    reports = Reports(client)
+    now = at(0) + (at(1) - at(0)) * minute
+    board = reports.wallboard("acme", now, POLICY)
+    waiting = {r["queue"]: r for r in reports.waiting_now("acme", now)}
+    assert {q["queue"]: {k: q[k] for k in ("calls_waiting", "longest_wait_ms", "longest_waiting_call")}
+            for q in board["queues"] if "calls_waiting" in q} == {
+        queue: {k: w[k] for k in ("calls_waiting", "longest_wait_ms", "longest_waiting_call")}
+        for queue, w in waiting.items()}
+    assert _sorted_ids(board["agents"]) == _sorted_ids(reports.run("agents_now", tenant="acme", now=now))
+    today = reports.queue_today("acme", now.replace(hour=0, minute=0, second=0), POLICY)
+    assert [{k: q[k] for k in today[0]} for q in board["queues"] if "offered" in q] == today
