@@ -147,7 +147,6 @@ class TimedSink(Sink):
         self.batches: list[tuple[float, int]] = []
         self.visible: list[tuple[float, list[int]]] = []
         self.track = False
-        self.sizes: list[int] = []  # events (duplicates included) per batch handed to the writer
 
     @staticmethod
     def events_in(batch: RowBatch) -> int:

@@ -78,12 +78,17 @@ def parse_records(buf: bytes, pos: int, count: int, base_offset: int) -> tuple[l
             pos += 1  # attributes (unused)
             while buf[pos] >= 0x80:  # timestamp delta (unused)
                 pos += 1
-            b = buf[pos + 1]
+            pos += 1
+            b = buf[pos]
             if b < 0x80:
+                delta = (b >> 1) ^ -(b & 1)
+                pos += 1
+            elif buf[pos + 1] < 0x80:  # offset deltas 64..8191: most records of a large batch
+                b = (b & 0x7F) | (buf[pos + 1] << 7)
                 delta = (b >> 1) ^ -(b & 1)
                 pos += 2
             else:
-                delta, pos = _varint(buf, pos + 1)
+                delta, pos = _varint(buf, pos)
             b = buf[pos]
             if b < 0x80:
                 key_len = (b >> 1) ^ -(b & 1)

@@ -39,7 +39,9 @@ _U32 = 0xFFFFFFFF
 
 
 def _u32(value: int | None) -> int | None:
-    return None if value is None else min(max(value, 0), _U32)
+    if value is None or 0 <= value <= _U32:
+        return value
+    return min(max(value, 0), _U32)
 
 
 def _between(end: int | None, start: int | None) -> int | None:
