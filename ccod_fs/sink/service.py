@@ -230,8 +230,9 @@ class SinkService:
                         self.consumer.pause(*self.consumer.assignment())
                         paused = True
                     # paused: returns nothing, keeps membership; a partition assigned meanwhile
-                    # is not paused, so whatever it returns joins the next batch
-                    self._poll(100)
+                    # is not paused, so whatever it returns is carried (undecoded) to the next batch
+                    for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
+                        self._carry.setdefault(tp, []).extend(items)
         finally:
             if paused:
                 self.consumer.resume(*self.consumer.paused())
@@ -272,9 +273,24 @@ class SinkService:
             log.warning("sink.retrying", what=what, attempt=state.attempt_number,
                         error=repr(state.outcome.exception())[:300])
 
+        paused = False
+
         def sleep(seconds: float) -> None:
-            if self.stop_event.wait(seconds):
-                raise Stopped
+            nonlocal paused
+            if self._writer is not None:  # the consumer's thread keeps polling (see _wait)
+                if self.stop_event.wait(seconds):
+                    raise Stopped
+                return
+            # writing on the consumer's own thread: sleep by polling, paused (group membership)
+            if not paused:
+                self.consumer.pause(*self.consumer.assignment())
+                paused = True
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if self.stop_event.is_set():
+                    raise Stopped
+                for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
+                    self._carry.setdefault(tp, []).extend(items)
 
         retrying = Retrying(
             retry=retry_if_exception_type(Exception),
@@ -288,6 +304,9 @@ class SinkService:
             retrying(action)
         finally:
             self._retrying.clear()
+            if paused:
+                self.consumer.resume(*self.consumer.paused())
+                log.info("sink.resumed", what=what)
 
 
 # ---- composition root ----------------------------------------------------------------------------

@@ -174,7 +174,8 @@ def test_crash_between_insert_and_commit_then_restart(kafka, native: NativeClien
     assert answered[0]["n"] == 20
 
 
-def test_clickhouse_down_pauses_retries_and_loses_nothing(kafka, tmp_path) -> None:
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sync"])
+def test_clickhouse_down_pauses_retries_and_loses_nothing(kafka, tmp_path, pipelined: bool) -> None:
     server = ClickHouseServer(workdir=tmp_path / "ch").start()
     try:
         client = NativeClient(server.host, server.port, "outage")
@@ -182,7 +183,7 @@ def test_clickhouse_down_pauses_retries_and_loses_nothing(kafka, tmp_path) -> No
         evs = calls_fixture()
         server.stop()
         produce(kafka, [serialize_event(e) for e in evs])
-        service = make_service(kafka, Sink(client), "g")
+        service = make_service(kafka, Sink(client), "g", pipelined=pipelined)
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
