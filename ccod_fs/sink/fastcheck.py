@@ -8,8 +8,15 @@ input that the models accept, with the same normalised values; anything else —
 input pydantic would coerce or reject — returns ``None`` and the caller validates with
 pydantic, which stays the single source of truth (see tests/sink/test_fastcheck.py).
 
+Two generated checks per event type: ``fast_<Model>`` for a dict holding every field exactly
+once (what our serializer always writes: nested models inlined, ``d[key]`` reads, the parsed
+dict itself becomes the record, memoised tenant ids and timestamps), and the general
+``check_<Model>`` (defaults, extra keys) for any other shape. Both decide alike
+(tests/sink/test_fastcheck.py compares them on every mutation).
+
 Output: a *record*, the event as a dict with timestamps as epoch milliseconds (UTC, truncated
-to ms like the contract) and UUIDs as canonical strings.
+to ms like the contract) and UUIDs as canonical strings. The full-shape check returns its input
+dict with the timestamps replaced: callers that need the original text read it first.
 """
 
 from __future__ import annotations

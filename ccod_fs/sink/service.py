@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
@@ -40,6 +40,9 @@ from ccod_fs.sink.rows import RowBatch, RowBuilder
 from ccod_fs.sink.writer import Sink, batch_token
 
 log = structlog.get_logger(__name__)
+
+
+COMMIT_REBALANCE_WAIT_S = 60.0  # how long a written batch's commit waits out a rebalance
 
 
 class Stopped(Exception):
@@ -239,11 +242,23 @@ class SinkService:
                 log.info("sink.resumed")
 
     def _commit(self, sealed: _Sealed) -> None:
-        try:
-            self.consumer.commit(sealed.offsets)
-        except CommitFailedError as exc:
-            # partitions moved to another member: it will re-read these offsets; re-delivery is harmless
-            log.warning("sink.commit_failed_rebalanced", error=str(exc))
+        """Commit a written batch; during a rebalance, poll (carrying records) and commit again."""
+        deadline = time.monotonic() + COMMIT_REBALANCE_WAIT_S
+        while True:
+            try:
+                self.consumer.commit(sealed.offsets)
+                break
+            except RebalanceInProgressError as exc:
+                if time.monotonic() > deadline or self.stop_event.is_set():
+                    log.warning("sink.commit_failed_rebalancing", error=str(exc))
+                    break
+                # kafka-python finishes the rejoin inside poll(); what it returns waits in the carry
+                for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
+                    self._carry.setdefault(tp, []).extend(items)
+            except CommitFailedError as exc:
+                # partitions moved to another member: it will re-read these offsets; re-delivery is harmless
+                log.warning("sink.commit_failed_rebalanced", error=str(exc))
+                break
         self.stats["events"] += sealed.events
         self.stats["dead_letters"] += len(sealed.dead)
         self.stats["batches"] += 1
