@@ -42,6 +42,7 @@ from ccod_fs.sink.writer import Sink, batch_token
 log = structlog.get_logger(__name__)
 
 
+WAIT_POLLING_AFTER_S = 1.0  # a writer busier than this: pause and poll (group membership, rebalances)
 COMMIT_REBALANCE_WAIT_S = 60.0  # how long a written batch's commit waits out a rebalance
 
 
@@ -219,8 +220,15 @@ class SinkService:
         self._commit(sealed)
 
     def _wait(self, future: Future[None]) -> None:
-        """Wait for the writer; while it retries, pause and keep polling (group membership)."""
+        """Wait for the writer; once it takes long (or retries), pause and poll every 100 ms.
+
+        kafka-python finishes a rebalance only inside ``poll()`` and sends no heartbeats while a
+        join is under way: a consumer that sat out a long insert (or a ClickHouse outage) without
+        polling was dropped from the group and then waited out rebalances it could not finish.
+        """
         paused = False
+        retried = False
+        since = time.monotonic()
         try:
             while True:
                 try:
@@ -228,18 +236,21 @@ class SinkService:
                     return
                 except FutureTimeout:
                     pass
-                if self._retrying.is_set() or paused:
-                    if not paused:
-                        self.consumer.pause(*self.consumer.assignment())
-                        paused = True
-                    # paused: returns nothing, keeps membership; a partition assigned meanwhile
-                    # is not paused, so whatever it returns is carried (undecoded) to the next batch
-                    for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
-                        self._carry.setdefault(tp, []).extend(items)
+                retried = retried or self._retrying.is_set()
+                if not paused and not retried and time.monotonic() - since < WAIT_POLLING_AFTER_S:
+                    continue  # a usual insert: the heartbeat thread covers it, no pause/refetch churn
+                if not paused:
+                    self.consumer.pause(*self.consumer.assignment())
+                    paused = True
+                # paused: returns nothing, keeps membership; a partition assigned meanwhile
+                # is not paused, so whatever it returns is carried (undecoded) to the next batch
+                for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
+                    self._carry.setdefault(tp, []).extend(items)
         finally:
             if paused:
                 self.consumer.resume(*self.consumer.paused())
-                log.info("sink.resumed")
+                if retried:
+                    log.info("sink.resumed")
 
     def _commit(self, sealed: _Sealed) -> None:
         """Commit a written batch; during a rebalance, poll (carrying records) and commit again."""
