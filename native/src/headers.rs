@@ -1,0 +1,272 @@
+//! The headers the normalizer reads, out of one decoded event (`EslEvent.headers`), and the Python
+//! semantics of reading them: `h.get(k)`, truthiness, `text()` / `nonempty()` (lists joined with `|`).
+//!
+//! Only the ~90 keys the normalizer ever reads are kept (by id); every other header is validated by
+//! the JSON scanner and dropped. Values other than strings and lists of strings (numbers, objects...:
+//! never sent by FreeSWITCH) are kept as the Python objects orjson built, and read through Python.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::pyfmt;
+
+macro_rules! keys {
+    ($($id:ident = $name:literal),* $(,)?) => {
+        /// Header ids: the keys the normalizer reads.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        #[repr(u8)]
+        pub enum K { $($id),* }
+        pub const NAMES: &[&str] = &[$($name),*];
+    };
+}
+
+keys! {
+    EventName = "Event-Name", EventSubclass = "Event-Subclass", CcAction = "CC-Action",
+    CcodSubclass = "ccod_subclass", CoreUuid = "Core-UUID", EventSequence = "Event-Sequence",
+    EventDateTimestamp = "Event-Date-Timestamp", Switchname = "FreeSWITCH-Switchname",
+    Hostname = "FreeSWITCH-Hostname", UniqueId = "Unique-ID", VarCcodTenant = "variable_ccod_tenant",
+    CreatedTime = "Caller-Channel-Created-Time", VarCcAgent = "variable_cc_agent",
+    VarCcodAgent = "variable_ccod_agent", CallDirection = "Call-Direction",
+    VarMemberSession = "variable_cc_member_session_uuid", VarCcodCallId = "variable_ccod_call_id",
+    VarOriginatingLeg = "variable_originating_leg_uuid", OtherLegUniqueId = "Other-Leg-Unique-ID",
+    OtherType = "Other-Type", CcMemberSession = "CC-Member-Session-UUID",
+    CallerNumber = "Caller-Caller-ID-Number", CallerName = "Caller-Caller-ID-Name",
+    DestinationNumber = "Caller-Destination-Number", VarEntryPoint = "variable_ccod_entry_point",
+    ChannelName = "Channel-Name", CcodAction = "ccod_action", TransferTarget = "ccod_transfer_target",
+    TransferKind = "ccod_transfer_kind", VarCcQueue = "variable_cc_queue", BridgeA = "Bridge-A-Unique-ID",
+    BridgeB = "Bridge-B-Unique-ID", DtmfDigit = "DTMF-Digit", DtmfDuration = "DTMF-Duration",
+    DtmfSource = "DTMF-Source", RecordFilePath = "Record-File-Path", VarStartUepoch = "variable_start_uepoch",
+    AnsweredTime = "Caller-Channel-Answered-Time", HangupTime = "Caller-Channel-Hangup-Time",
+    HangupCause = "Hangup-Cause", VarHangupCause = "variable_hangup_cause",
+    ReadCodecName = "Channel-Read-Codec-Name", VarReadCodec = "variable_read_codec",
+    WriteCodecName = "Channel-Write-Codec-Name", VarWriteCodec = "variable_write_codec",
+    ReadCodecRate = "Channel-Read-Codec-Rate", VarReadRate = "variable_read_rate",
+    VarHangupDisposition = "variable_sip_hangup_disposition",
+    CcQueue = "CC-Queue", CcMemberUuid = "CC-Member-UUID", CcMemberCidNumber = "CC-Member-CID-Number",
+    CcMemberCidName = "CC-Member-CID-Name", CcAgent = "CC-Agent", CcAgentCalledTime = "CC-Agent-Called-Time",
+    CcAgentAbortedTime = "CC-Agent-Aborted-Time", CcHangupCause = "CC-Hangup-Cause",
+    CcAgentAnsweredTime = "CC-Agent-Answered-Time", CcMemberJoinedTime = "CC-Member-Joined-Time",
+    CcAgentUuid = "CC-Agent-UUID", CcCause = "CC-Cause", CcCancelReason = "CC-Cancel-Reason",
+    AnswerState = "Answer-State", CcAgentStatus = "CC-Agent-Status", CcAgentState = "CC-Agent-State",
+    CcAgentContact = "CC-Agent-Contact",
+    Username = "username", FromUser = "from-user", User = "user", Realm = "realm", FromHost = "from-host",
+    Host = "host", DomainName = "domain_name", CcodTenant = "ccod_tenant", Contact = "contact",
+    Expires = "expires", NetworkIp = "network-ip", UserAgent = "user-agent",
+    JobUuid = "Job-UUID", JobCommandArg = "Job-Command-Arg", JobCommand = "Job-Command",
+    UptimeMsec = "Uptime-msec", SessionCount = "Session-Count", Version = "FreeSWITCH-Version",
+}
+
+const NKEYS: usize = NAMES.len();
+const ABSENT: u8 = u8::MAX;
+const MAX_KEY_LEN: usize = 40;
+
+/// Candidates per key length, for [`key_id`].
+fn buckets() -> &'static Vec<Vec<(&'static [u8], u8)>> {
+    static B: OnceLock<Vec<Vec<(&'static [u8], u8)>>> = OnceLock::new();
+    B.get_or_init(|| {
+        let mut b = vec![Vec::new(); MAX_KEY_LEN + 1];
+        for (i, name) in NAMES.iter().enumerate() {
+            assert!(name.len() <= MAX_KEY_LEN);
+            b[name.len()].push((name.as_bytes(), i as u8));
+        }
+        b
+    })
+}
+
+/// The id of a header the normalizer reads, or None.
+#[inline]
+pub fn key_id(key: &[u8]) -> Option<u8> {
+    let n = key.len();
+    if n == 0 || n > MAX_KEY_LEN {
+        return None;
+    }
+    let last = key[n - 1];
+    let first = key[0];
+    for &(name, id) in &buckets()[n] {
+        if name[n - 1] == last && name[0] == first && name == key {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// A header value (JSON null is stored as absent: `h.get()` answers None either way).
+pub enum Value<'a> {
+    Str(Cow<'a, str>),
+    List(Vec<Cow<'a, str>>),
+    /// Anything else orjson decoded (number, bool, object, list with non-strings).
+    Py(Py<PyAny>),
+}
+
+pub struct Headers<'a, 'py> {
+    pub py: Python<'py>,
+    idx: [u8; NKEYS],
+    vals: Vec<Value<'a>>,
+    /// `_body` (`EslEvent.body`).
+    pub body: Option<Cow<'a, str>>,
+}
+
+/// `"|".join(...)`, `str()` and friends can raise: the normalizer then raises the same Python error.
+pub enum Fail {
+    Nz(&'static str, String),
+    Py(PyErr),
+}
+
+impl From<PyErr> for Fail {
+    fn from(e: PyErr) -> Self {
+        Fail::Py(e)
+    }
+}
+
+pub type R<T> = Result<T, Fail>;
+
+pub fn nz<T>(reason: &'static str, detail: String) -> R<T> {
+    Err(Fail::Nz(reason, detail))
+}
+
+impl<'a, 'py> Headers<'a, 'py> {
+    pub fn new(py: Python<'py>) -> Self {
+        Headers { py, idx: [ABSENT; NKEYS], vals: Vec::with_capacity(48), body: None }
+    }
+
+    /// Last wins, like a dict built from the JSON object.
+    #[inline]
+    pub fn set(&mut self, id: u8, value: Option<Value<'a>>) {
+        let slot = self.idx[id as usize];
+        match value {
+            Some(v) => {
+                if slot == ABSENT {
+                    self.idx[id as usize] = self.vals.len() as u8;
+                    self.vals.push(v);
+                } else {
+                    self.vals[slot as usize] = v;
+                }
+            }
+            None => {
+                // null: absent for every read (the slot's storage is simply left unused)
+                self.idx[id as usize] = ABSENT;
+            }
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, k: K) -> Option<&Value<'a>> {
+        let slot = self.idx[k as usize];
+        if slot == ABSENT {
+            None
+        } else {
+            Some(&self.vals[slot as usize])
+        }
+    }
+
+    /// The value when it is a `str` (`type(v) is str`).
+    #[inline]
+    pub fn str(&self, k: K) -> Option<&str> {
+        match self.get(k) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A non-empty `str` (`v and type(v) is str`).
+    #[inline]
+    pub fn str_nonempty(&self, k: K) -> Option<&str> {
+        self.str(k).filter(|s| !s.is_empty())
+    }
+
+    /// `h.get(k) == lit`
+    #[inline]
+    pub fn eq(&self, k: K, lit: &str) -> bool {
+        self.str(k) == Some(lit)
+    }
+
+    /// `bool(h.get(k))`
+    pub fn truthy(&self, k: K) -> R<bool> {
+        Ok(match self.get(k) {
+            None => false,
+            Some(Value::Str(s)) => !s.is_empty(),
+            Some(Value::List(v)) => !v.is_empty(),
+            Some(Value::Py(o)) => o.bind(self.py).is_truthy()?,
+        })
+    }
+
+    /// Whether `h.get(k)` can be a dict key (lists and dicts cannot: TypeError).
+    pub fn hashable(&self, k: K) -> bool {
+        match self.get(k) {
+            None | Some(Value::Str(_)) => true,
+            Some(Value::List(_)) => false,
+            Some(Value::Py(o)) => o.bind(self.py).hash().is_ok(),
+        }
+    }
+
+    fn join<'s>(&'s self, v: &'s Value<'a>) -> R<Cow<'s, str>> {
+        Ok(match v {
+            Value::Str(s) => Cow::Borrowed(&**s),
+            Value::List(items) => Cow::Owned(items.join("|")),
+            Value::Py(o) => Cow::Owned(pyfmt::join(self.py, o.bind(self.py))?),
+        })
+    }
+
+    /// `esl_values.text()`: None, the string, or the list joined with `|` (may raise TypeError).
+    #[inline]
+    pub fn text(&self, k: K) -> R<Option<Cow<'_, str>>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => self.join(v).map(Some),
+        }
+    }
+
+    /// `esl_values.nonempty()`: None for a falsy value, else as `text()`.
+    pub fn nonempty(&self, k: K) -> R<Option<Cow<'_, str>>> {
+        if !self.truthy(k)? {
+            return Ok(None);
+        }
+        self.text(k)
+    }
+
+    /// `h.get(k)` as the Python object the Python normalizer sees (for error details).
+    pub fn py_value(&self, k: K) -> Py<PyAny> {
+        let py = self.py;
+        match self.get(k) {
+            None => py.None(),
+            Some(Value::Str(s)) => PyString::new(py, s).into_any().unbind(),
+            Some(Value::List(items)) => {
+                let list = pyo3::types::PyList::new(py, items.iter().map(|s| PyString::new(py, s))).expect("list");
+                list.into_any().unbind()
+            }
+            Some(Value::Py(o)) => o.clone_ref(py),
+        }
+    }
+
+    /// `f"{h.get(k)}"`
+    pub fn fmt(&self, k: K) -> R<String> {
+        Ok(pyfmt::str_of(self.py, self.py_value(k).bind(self.py))?)
+    }
+
+    /// `repr(str(h.get(k))[:n])`
+    pub fn repr_trunc(&self, k: K, n: usize) -> R<String> {
+        Ok(pyfmt::repr_str_trunc(self.py, self.py_value(k).bind(self.py), n)?)
+    }
+}
+
+/// Python `a or b` for optional strings: `a` when non-empty, else `b`.
+#[inline]
+pub fn or_str<'x>(a: Option<Cow<'x, str>>, b: impl FnOnce() -> R<Option<Cow<'x, str>>>) -> R<Option<Cow<'x, str>>> {
+    match a {
+        Some(s) if !s.is_empty() => Ok(Some(s)),
+        _ => b(),
+    }
+}
+
+/// Python `a or b` for optional ints (0 is falsy).
+#[inline]
+pub fn or_int(a: Option<i64>, b: impl FnOnce() -> Option<i64>) -> Option<i64> {
+    match a {
+        Some(v) if v != 0 => Some(v),
+        _ => b(),
+    }
+}
