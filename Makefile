@@ -5,16 +5,23 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NATIVE_STAMP := $(VENV)/.native-installed
+NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/ccod_fs_native.pyi $(wildcard native/src/*.rs)
 
 .PHONY: venv test demo lint bench
 
-venv: $(STAMP)
+venv: $(STAMP) $(NATIVE_STAMP)
 
 # Re-installs only when pyproject.toml changes (or the venv is missing).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# The Rust twin of the normalizer (native/, PyO3 + maturin): needs cargo/rustc; rebuilt when its sources change.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SRC)
+	PATH="$$PATH:$$HOME/.cargo/bin" $(BIN)/python -m pip install -q --disable-pip-version-check ./native
+	touch $(NATIVE_STAMP)
 
 # Kafka (KRaft, jars from Maven Central) and ClickHouse 18.16 are installed/started by tests/conftest.py.
 test: venv
