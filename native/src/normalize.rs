@@ -96,9 +96,13 @@ impl Core {
                 let Some(action) = h.str(K::CcAction).and_then(cc_actions::action) else {
                     return Ok(Vec::new());
                 };
-                let mut b = self.builder(h)?;
-                cc_actions::run(self, action, h, &mut b)?;
-                return Ok(b.out);
+                // The Python reference runs this inside its `except TypeError` (meant for the lookups):
+                // a TypeError of the action itself (a header that cannot be joined) is bad-event-name too.
+                let ran = self.builder(h).and_then(|mut b| cc_actions::run(self, action, h, &mut b).map(|_| b.out));
+                return match ran {
+                    Err(Fail::Py(e)) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(h.py) => bad_name(),
+                    other => other,
+                };
             }
             let key = if h.get(K::EventSubclass).is_none() {
                 if !h.hashable(K::CcodSubclass) {
@@ -466,7 +470,3 @@ impl Core {
         Ok("unknown".to_owned())
     }
 }
-
-/// Unused-import guard for `Fail` in builds where no handler constructs one directly.
-#[allow(dead_code)]
-fn _fail(_: Fail) {}
