@@ -1,5 +1,8 @@
 """Inbound Event Socket connection: greenswitch for connect/auth/commands, our framing for reads.
 
+With ``on_json_body``, ``text/event-json`` bodies go to it undecoded (the ingest's native core
+decodes them); every other frame is handled here.
+
 greenswitch's reader URL-decodes whole frames and stops on ``text/event-json``
 bodies, so :meth:`EslConnection.receive_events` replaces it with
 :class:`~ccod_fs.esl.frames.FrameParser` + :mod:`ccod_fs.esl.decode`, while
@@ -22,6 +25,7 @@ from ccod_fs.esl.frames import Frame, FrameParser
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[EslEvent], None]
+BodyHandler = Callable[[bytes], None]
 ErrorHandler = Callable[[EslProtocolError], None]
 
 READ_SIZE = 256 * 1024
@@ -45,12 +49,14 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         on_event: EventHandler,
         on_error: ErrorHandler,
         on_batch_end: Callable[[], None] | None = None,
+        on_json_body: BodyHandler | None = None,
         timeout: float = 5.0,
     ) -> None:
         super().__init__(host, port, password, timeout=timeout)
         self._on_event = on_event
         self._on_error = on_error
         self._on_batch_end = on_batch_end
+        self._on_json_body = on_json_body
         self.parser = FrameParser()
         self.bytes_in = 0
         self.closed_reason: str | None = None
@@ -86,8 +92,11 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         self._commands_sent.clear()
 
     def _handle_frames(self, frames: Iterable[Frame]) -> None:
-        on_event = self._on_event
+        on_event, on_json_body = self._on_event, self._on_json_body
         for frame in frames:
+            if on_json_body is not None and frame.headers.get("Content-Type") == "text/event-json":
+                on_json_body(frame.body)  # decoded (natively) by the handler
+                continue
             if is_event(frame):
                 try:
                     event = decode_event(frame)

@@ -18,6 +18,7 @@ from ccod_fs.contract.events import serialize_event
 from ccod_fs.esl.errors import EslProtocolError, FrameError
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.metrics import IngestMetrics
+from ccod_fs.ingest.node_normalizer import NodeNormalizer, Published
 from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 
 log = structlog.get_logger(__name__)
@@ -62,18 +63,39 @@ class SequenceWatch:
         return kind
 
 
+def _json_text(body: bytes, key: bytes) -> str | None:
+    """The string value of a top-level key of a FreeSWITCH JSON body, found without parsing.
+
+    For the sequence watch and the lag only (not for anything published): a bare ``"key":"``
+    cannot occur inside a JSON string (its quotes would be escaped), and FreeSWITCH writes
+    these keys (UUIDs and digits, no escapes) once, without whitespace.
+    """
+    start = body.find(key)
+    if start < 0:
+        return None
+    start += len(key)
+    end = body.find(b'"', start)
+    return body[start:end].decode("ascii", "replace") if end > 0 else None
+
+
+_CORE_UUID = b'"Core-UUID":"'
+_SEQUENCE = b'"Event-Sequence":"'
+_TIMESTAMP = b'"Event-Date-Timestamp":"'
+
+
 class IngestPipeline:
     def __init__(
         self,
         *,
-        normalizer: Normalizer,
+        normalizer: Normalizer | NodeNormalizer,
         publisher: Publisher,
         node: str,
         events_topic: str,
         dead_letter_topic: str,
         metrics: IngestMetrics | None = None,
     ) -> None:
-        self.normalizer = normalizer
+        self.normalizer = (normalizer if isinstance(normalizer, NodeNormalizer)
+                           else NodeNormalizer(normalizer, native=False))
         self.publisher = publisher
         self.node = node
         self.events_topic = events_topic
@@ -84,28 +106,55 @@ class IngestPipeline:
         self.events_out = 0
         self.dead_lettered = 0
         self._last_ts = ""  # Event-Date-Timestamp of the newest event, parsed only when lag is read
+        self._last_body = b""  # or the newest JSON body it is in, searched only when lag is read
         self._m_in = self.metrics.esl_events_in.labels(node)
         self._m_out = self.metrics.events_out.labels(node)
         self._synced_in = 0
         self._synced_out = 0
 
+    def on_json_body(self, body: bytes) -> None:
+        """The hot path: one ``text/event-json`` frame body, not decoded in Python at all."""
+        self.events_in += 1
+        kind = self.sequence.observe(_json_text(body, _CORE_UUID), _json_text(body, _SEQUENCE))
+        if kind is not None:
+            self._sequence_anomaly(kind, _json_text(body, _SEQUENCE))
+        self._last_body = body
+        try:
+            items = self.normalizer.normalize_json(body)
+        except NormalizeError as exc:
+            self.dead_letter("normalize", exc.reason, exc.detail, body)
+            return
+        except EslProtocolError as exc:
+            self.on_error(exc)
+            return
+        self.publish_all(items)
+
     def on_event(self, event: EslEvent) -> None:
+        """An event decoded in Python (``text/event-plain``)."""
         self.events_in += 1
         kind = self.sequence.observe(event.get("Core-UUID"), event.get("Event-Sequence"))
         if kind is not None:
-            self.metrics.sequence_gaps.labels(self.node, kind).inc()
-            log.warning("esl.sequence_anomaly", node=self.node, kind=kind, sequence=event.get("Event-Sequence"))
+            self._sequence_anomaly(kind, event.get("Event-Sequence"))
         ts = event.get("Event-Date-Timestamp")
         if ts is not None:
-            self._last_ts = ts
+            self._last_ts, self._last_body = ts, b""
         try:
-            canonical = self.normalizer.normalize(event)
+            items = self.normalizer.normalize_event(event)
         except NormalizeError as exc:
             raw = orjson.dumps({"headers": event.headers, "body": event.body})
             self.dead_letter("normalize", exc.reason, exc.detail, raw)
             return
-        for item in canonical:
-            self.publish(item)
+        self.publish_all(items)
+
+    def _sequence_anomaly(self, kind: str, sequence: str | None) -> None:
+        self.metrics.sequence_gaps.labels(self.node, kind).inc()
+        log.warning("esl.sequence_anomaly", node=self.node, kind=kind, sequence=sequence)
+
+    def publish_all(self, items: Published) -> None:
+        publish, topic = self.publisher.publish, self.events_topic
+        for tenant, value in items:
+            publish(topic, tenant.encode(), value)
+        self.events_out += len(items)
 
     def publish(self, item: Envelope) -> None:
         self.publisher.publish(self.events_topic, item.tenant_id.encode(), serialize_event(item))
@@ -129,6 +178,9 @@ class IngestPipeline:
         self._synced_in, self._synced_out = self.events_in, self.events_out
 
     def lag_seconds(self) -> float:
+        if self._last_body:
+            self._last_ts = _json_text(self._last_body, _TIMESTAMP) or ""
+            self._last_body = b""
         if not self._last_ts.isdigit():
             return 0.0
         return max(0.0, time.time() - int(self._last_ts) / 1e6)

@@ -16,6 +16,7 @@ import structlog
 from ccod_fs.esl.connection import EslConnection
 from ccod_fs.ingest.metrics import IngestMetrics
 from ccod_fs.ingest.node_lock import NodeLock
+from ccod_fs.ingest.node_normalizer import NodeNormalizer
 from ccod_fs.ingest.normalize import NormalizeError, Normalizer
 from ccod_fs.ingest.pipeline import IngestPipeline, Publisher
 from ccod_fs.ingest.state_store import StateStore
@@ -33,13 +34,13 @@ class IngestService:
         self.metrics = IngestMetrics()
         self.publisher = publisher
         tenants = settings.tenants
-        self.normalizer = Normalizer(
+        self.normalizer = NodeNormalizer(Normalizer(
             node=self.node,
             system_tenant=tenants.system_tenant,
             agent_tenants=tenants.agent_tenants or None,
             domain_tenants=tenants.domain_tenants or None,
             domain_is_tenant=tenants.domain_is_tenant,
-        )
+        ), native=settings.esl.format == "json")  # plain events are decoded in Python: no native state
         self.pipeline = IngestPipeline(
             normalizer=self.normalizer,
             publisher=publisher,
@@ -75,6 +76,7 @@ class IngestService:
             on_event=self.pipeline.on_event,
             on_error=self.pipeline.on_error,
             on_batch_end=self._after_read,
+            on_json_body=self.pipeline.on_json_body,
             timeout=esl.connect_timeout_s,
         )
         conn.connect()
@@ -84,7 +86,8 @@ class IngestService:
             self.metrics.reconnects.labels(self.node).inc()
         self._resync(conn)
         self.metrics.esl_connected.set(1)
-        self.log.info("esl.connected", host=esl.host, port=esl.port, format=esl.format, connects=self.connects)
+        self.log.info("esl.connected", host=esl.host, port=esl.port, format=esl.format, connects=self.connects,
+                      normalizer=self.normalizer.engine)
         return conn
 
     def _after_read(self) -> None:
@@ -119,8 +122,7 @@ class IngestService:
             except NormalizeError as exc:
                 self.pipeline.dead_letter("resync", exc.reason, exc.detail, listing.encode()[:65536])
                 continue
-            for item in items:
-                self.pipeline.publish(item)
+            self.pipeline.publish_all(items)
 
     def run(self) -> None:
         backoff = 0.2
