@@ -64,34 +64,62 @@ const NKEYS: usize = NAMES.len();
 const ABSENT: u8 = u8::MAX;
 const MAX_KEY_LEN: usize = 40;
 
-/// Candidates per key length, for [`key_id`].
-fn buckets() -> &'static Vec<Vec<(&'static [u8], u8)>> {
-    static B: OnceLock<Vec<Vec<(&'static [u8], u8)>>> = OnceLock::new();
-    B.get_or_init(|| {
-        let mut b = vec![Vec::new(); MAX_KEY_LEN + 1];
+const TABLE_BITS: u32 = 11;
+
+#[inline]
+fn load_u64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// Hash of a key from its length and its first and last 8 bytes.
+#[inline]
+fn key_hash(key: &[u8]) -> usize {
+    let n = key.len();
+    let a = load_u64(key);
+    let b = if n >= 8 { load_u64(&key[n - 8..]) } else { 0 };
+    let x = (a ^ b.rotate_left(29) ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> (64 - TABLE_BITS)) as usize
+}
+
+/// Open-addressing table of the key ids (linear probing), for [`key_id`].
+fn table() -> &'static [u8] {
+    static T: OnceLock<Vec<u8>> = OnceLock::new();
+    T.get_or_init(|| {
+        let size = 1usize << TABLE_BITS;
+        let mut t = vec![ABSENT; size];
         for (i, name) in NAMES.iter().enumerate() {
-            assert!(name.len() <= MAX_KEY_LEN);
-            b[name.len()].push((name.as_bytes(), i as u8));
+            let mut slot = key_hash(name.as_bytes());
+            while t[slot] != ABSENT {
+                slot = (slot + 1) & (size - 1);
+            }
+            t[slot] = i as u8;
         }
-        b
+        t
     })
 }
 
 /// The id of a header the normalizer reads, or None.
 #[inline]
 pub fn key_id(key: &[u8]) -> Option<u8> {
-    let n = key.len();
-    if n == 0 || n > MAX_KEY_LEN {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
         return None;
     }
-    let last = key[n - 1];
-    let first = key[0];
-    for &(name, id) in &buckets()[n] {
-        if name[n - 1] == last && name[0] == first && name == key {
+    let t = table();
+    let mask = t.len() - 1;
+    let mut slot = key_hash(key);
+    loop {
+        let id = t[slot];
+        if id == ABSENT {
+            return None;
+        }
+        if NAMES[id as usize].as_bytes() == key {
             return Some(id);
         }
+        slot = (slot + 1) & mask;
     }
-    None
 }
 
 /// A header value (JSON null is stored as absent: `h.get()` answers None either way).
