@@ -49,7 +49,9 @@ class Unsupported(Exception):
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:Z|\+00:00)")
+# ASCII digits only: ``\d`` also matches other scripts' digits (int() reads them), which pydantic rejects
+_TS = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                 r"(?:\.([0-9]{1,6}))?(?:Z|\+00:00)")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _second_ms_cache: dict[str, int] = {}
 

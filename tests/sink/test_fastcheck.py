@@ -40,6 +40,7 @@ def mutations(d: dict[str, Any]) -> list[dict[str, Any]]:
     bad_values: list[Any] = [None, "", "x", 0, -1, 1.5, 5.0, True, "5", [], {}, "2026-03-01T09:00:00Z",
                              "2026-03-01T09:00:00.123+02:00", "2026-03-01 09:00:00Z", "2026-03-01T09:00:00",
                              "2026-02-30T09:00:00Z", "2026-03-01T24:00:00Z", 1772355600,
+                             "\u0662\u0660\u0662\u0666-03-01T09:00:00Z", "\uff12\uff10\uff12\uff16-03-01T09:00:00Z",
                              "6F1D3C2E-8A4B-5C6D-9E0F-1A2B3C4D5E6F", "6f1d3c2e8a4b5c6d9e0f1a2b3c4d5e6f",
                              "abc\n", "a" * 65, "caller", "answered", "-tenant"]
     for key in list(d):
