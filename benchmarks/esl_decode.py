@@ -2,8 +2,13 @@
 
 Both sides get the same events of the real FreeSWITCH captures, replayed in a
 loop, one process, one core:
-- ours: the ``text/event-json`` frames -> FrameParser -> decode -> Normalizer -> Kafka value bytes;
-- stage rates: decode only (frames + decode), normalize only (pre-decoded events), serialize only
+- ours: the ``text/event-json`` frames, read in 64 KB chunks -> ``ccod_fs_native.Normalizer.feed`` (native/:
+  framing + decode + normalize + serialize in Rust, a byte-exact twin of the Python path) -> Kafka value bytes;
+- native_pyframes: the Python FrameParser + ``normalize_json`` per frame body;
+- python_path: the same frames -> FrameParser -> decode -> Python Normalizer -> serialize_event (the
+  readable reference implementation, as "ours" was before the native core);
+- native_only: ``normalize_json`` on the pre-framed bodies (no framing at all);
+- stage rates of the Python path: decode only (frames + decode), normalize only (pre-decoded events), serialize only
   (the envelopes of one pass, counted per ESL event), and ``orjson_loads``: the bare JSON parse of the
   same bodies, the floor of any decoder that builds the header dict;
 - greenswitch: ``ESLEvent`` on the ``text/event-plain`` form of the same events (its
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ccod_fs_native
 import greenswitch
 import orjson
 
@@ -54,6 +60,28 @@ def main() -> None:
     chunks = [json_stream[i:i + 65536] for i in range(0, len(json_stream), 65536)]
 
     def ours() -> int:
+        normalizer = ccod_fs_native.Normalizer(node="bench")
+        feed = normalizer.feed
+        n = 0
+        for chunk in chunks:
+            # One item per frame: [(tenant, serialized event)] (the Kafka values) or (frame, NormalizeError).
+            n += len(feed(chunk))
+        return n
+
+    def native_python_framing() -> int:
+        parser = FrameParser()
+        normalize_json = ccod_fs_native.Normalizer(node="bench").normalize_json
+        n = 0
+        for chunk in chunks:
+            for frame in parser.feed(chunk):
+                try:
+                    normalize_json(frame.body)
+                except NormalizeError:
+                    pass
+                n += 1
+        return n
+
+    def python_path() -> int:
         parser = FrameParser()
         normalizer = Normalizer(node="bench")
         n = 0
@@ -102,6 +130,15 @@ def main() -> None:
 
     bodies = [frame.body for frame in iter_frames(json_stream)[0]]
 
+    def native_only() -> int:
+        normalize_json = ccod_fs_native.Normalizer(node="bench").normalize_json
+        for body in bodies:
+            try:
+                normalize_json(body)
+            except NormalizeError:
+                pass
+        return len(bodies)
+
     def orjson_only() -> int:
         for body in bodies:
             orjson.loads(body)
@@ -115,6 +152,9 @@ def main() -> None:
     # Many short alternating rounds: on a shared, loaded machine, load swings then hit every side alike.
     rates = interleaved({
         "ours": ours,
+        "native_only": native_only,
+        "native_pyframes": native_python_framing,
+        "python_path": python_path,
         "decode_only": ours_decode_only,
         "normalize_only": ours_normalize_only,
         "serialize_only": ours_serialize_only,
@@ -125,7 +165,10 @@ def main() -> None:
           f"{len(envelopes)} canonical events per pass")
     for name, value in rates.items():
         print(f"{name:>14}: {value:,.0f} events/s (median of {ROUNDS})")
-    print("ours = frames + decode + normalize + serialize; decode_only = frames + decode; normalize_only and"
+    print("ours = native frames + decode/normalize/serialize; native_pyframes = the same with the Python"
+          " FrameParser; native_only = normalize_json without any framing;"
+          " python_path = frames + decode + normalize + serialize in Python; decode_only = frames + decode;"
+          " normalize_only and"
           " serialize_only run on pre-decoded events / pre-normalized envelopes (rates per ESL event);"
           " orjson_loads = orjson.loads of the same bodies alone")
     ratio = rates["ours"] / rates["greenswitch"]

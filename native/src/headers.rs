@@ -78,8 +78,14 @@ fn load_u64(b: &[u8]) -> u64 {
 #[inline]
 fn key_hash(key: &[u8]) -> usize {
     let n = key.len();
-    let a = load_u64(key);
-    let b = if n >= 8 { load_u64(&key[n - 8..]) } else { 0 };
+    let (a, b) = if n >= 8 {
+        (
+            u64::from_le_bytes(key[..8].try_into().expect("8 bytes")),
+            u64::from_le_bytes(key[n - 8..].try_into().expect("8 bytes")),
+        )
+    } else {
+        (load_u64(key), 0)
+    };
     let x = (a ^ b.rotate_left(29) ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (x >> (64 - TABLE_BITS)) as usize
 }

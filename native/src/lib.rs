@@ -6,6 +6,7 @@ mod agent_book;
 mod call_legs;
 mod cc_actions;
 mod envelope;
+mod frames;
 mod headers;
 mod json;
 mod node_events;
@@ -29,6 +30,7 @@ use ordmap::OrdMap;
 #[pyclass(module = "ccod_fs_native")]
 struct Normalizer {
     core: Core,
+    framer: frames::Framer,
 }
 
 fn tenant_map(py: Python<'_>, what: Option<&Bound<'_, PyDict>>) -> PyResult<HashMap<String, String>> {
@@ -121,26 +123,52 @@ impl Normalizer {
                 agents,
                 last_seen: None,
             },
+            framer: frames::Framer::default(),
         })
     }
 
     /// The canonical events of one `text/event-json` body: [(tenant_id, serialized event)].
     fn normalize_json<'py>(&mut self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        let h = json::decode(py, body)?;
-        match self.core.normalize(&h) {
-            Ok(out) => {
-                let items = out.into_iter().map(|(tenant, bytes)| {
-                    PyTuple::new(py, [PyString::new(py, &tenant).into_any(), PyBytes::new(py, &bytes).into_any()])
-                });
-                let mut tuples = Vec::new();
-                for t in items {
-                    tuples.push(t?);
+        self.normalize_body(py, body)
+    }
+
+    /// `FrameParser.feed` + `normalize_json` for each `text/event-json` frame, in stream order:
+    /// a list per normalized event frame, `(Frame, exception)` for one that raised, every other
+    /// `Frame` as is, then the `FrameError`s of this read.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let mut outs = Vec::new();
+        let Normalizer { core, framer } = self;
+        framer.feed(py, data, &mut outs, &mut |head, body| {
+            let headers = match head {
+                frames::Head2::Event(digits, ctype) => {
+                    let headers = || frames::event_headers(py, digits, ctype);
+                    return Ok(if ctype == "text/event-json" {
+                        event_item(core, py, body, || frames::make_frame(py, &headers()?, body))?
+                    } else {
+                        frames::make_frame(py, &headers()?, body)?
+                    }
+                    .unbind());
                 }
-                PyList::new(py, tuples)
+                frames::Head2::Dict(d) => d.bind(py).clone(),
+            };
+            let is_json = match headers.get_item("Content-Type")? {
+                Some(v) => v.eq("text/event-json")?,
+                None => false,
+            };
+            if is_json {
+                Ok(event_item(core, py, body, || frames::make_frame(py, &headers, body))?.unbind())
+            } else {
+                Ok(frames::make_frame(py, &headers, body)?.unbind())
             }
-            Err(Fail::Nz(reason, detail)) => Err(pyfmt::normalize_error(py, reason, &detail)),
-            Err(Fail::Py(e)) => Err(e),
-        }
+        })?;
+        self.items(py, outs)
+    }
+
+    /// `FrameParser.finish()`: the stream ended; returns the `FrameError` of a half-read frame, if any.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut outs = Vec::new();
+        self.framer.finish(py, &mut outs)?;
+        self.items(py, outs)
     }
 
     /// (node, Core-UUID, Event-Date-Timestamp µs) of the last mapped event.
@@ -284,6 +312,74 @@ impl Normalizer {
         a.state = state;
         self.core.last_seen = last_seen;
         Ok(())
+    }
+}
+
+fn normalize_body<'py>(core: &mut Core, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyList>> {
+    let h = json::decode(py, body)?;
+    match core.normalize(&h) {
+        Ok(out) => {
+            let list = PyList::empty(py);
+            for (tenant, bytes) in out {
+                list.append(PyTuple::new(
+                    py,
+                    [PyString::new(py, &tenant).into_any(), PyBytes::new(py, &bytes).into_any()],
+                )?)?;
+            }
+            Ok(list)
+        }
+        Err(Fail::Nz(reason, detail)) => Err(pyfmt::normalize_error(py, reason, &detail)),
+        Err(Fail::Py(e)) => Err(e),
+    }
+}
+
+/// The normalized list, or `(frame, exception)` when it raised.
+fn event_item<'py>(
+    core: &mut Core,
+    py: Python<'py>,
+    body: &[u8],
+    frame: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match normalize_body(core, py, body) {
+        Ok(list) => Ok(list.into_any()),
+        Err(e) => Ok(PyTuple::new(py, [frame()?, e.into_value(py).into_bound(py).into_any()])?.into_any()),
+    }
+}
+
+impl Normalizer {
+    fn normalize_body<'py>(&mut self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        normalize_body(&mut self.core, py, body)
+    }
+
+    fn event_item<'py>(
+        &mut self,
+        py: Python<'py>,
+        body: &[u8],
+        frame: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        event_item(&mut self.core, py, body, frame)
+    }
+
+    fn items<'py>(&mut self, py: Python<'py>, outs: Vec<frames::Out>) -> PyResult<Bound<'py, PyList>> {
+        let items = PyList::empty(py);
+        for o in outs {
+            let item = match o {
+                frames::Out::Frame(frame) => {
+                    let frame = frame.bind(py).clone();
+                    if frame.getattr("content_type")?.eq("text/event-json")? {
+                        let body: Vec<u8> = frame.getattr("body")?.extract()?;
+                        let f2 = frame.clone();
+                        self.event_item(py, &body, move || Ok(f2))?
+                    } else {
+                        frame
+                    }
+                }
+                frames::Out::Error(e) => e.into_bound(py),
+                frames::Out::Item(item) => item.into_bound(py),
+            };
+            items.append(item)?;
+        }
+        Ok(items)
     }
 }
 

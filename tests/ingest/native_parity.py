@@ -20,7 +20,8 @@ import orjson
 
 from ccod_fs.contract.events import serialize_event
 from ccod_fs.esl.decode import decode_json_body
-from ccod_fs.esl.frames import iter_frames
+from ccod_fs.esl.errors import FrameError
+from ccod_fs.esl.frames import Frame, FrameParser, iter_frames
 from ccod_fs.ingest.normalize import Normalizer
 from ccod_fs.simulator.loadgen import LoadProfile, LoadSimulation
 from ccod_fs.simulator.loadstream import NodeLoad
@@ -292,3 +293,106 @@ def fuzzed(bodies: list[bytes], seed: int, rate: float = 0.35) -> Iterator[bytes
         yield mutate(body, rng, pool) if roll < rate else body
         if rng.random() < 0.03:
             yield body
+
+
+# ---- framing ------------------------------------------------------------------------------------
+
+FeedItem = Any
+
+
+def _frame_item(item: Any) -> Any:
+    """Comparable form of one feed item."""
+    if isinstance(item, Frame):
+        return ("frame", item.headers, item.body)
+    if isinstance(item, FrameError):
+        return ("frame-error", item.reason, item.detail, item.raw)
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Frame):
+        return ("failed", _frame_item(item[0]), _error(item[1]))
+    return item
+
+
+def python_feed(parser: FrameParser, normalizer: Normalizer, data: bytes) -> list[Any]:
+    """The reference of ``ccod_fs_native.Normalizer.feed``: FrameParser + the Python path per event-json frame."""
+    out: list[Any] = []
+    for frame in parser.feed(data):
+        if frame.content_type == "text/event-json":
+            try:
+                events = normalizer.normalize(decode_json_body(frame.body))
+                out.append([(env.tenant_id, serialize_event(env)) for env in events])
+            except Exception as exc:
+                out.append((frame, exc))
+        else:
+            out.append(frame)
+    out += parser.take_errors()
+    return [_frame_item(item) for item in out]
+
+
+@dataclass
+class FeedPair:
+    """The Python framing + normalizer and the native ``feed`` side by side."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    chunks: int = 0
+    frames: int = 0
+    kinds: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def __post_init__(self) -> None:
+        self.parser = FrameParser()
+        self.python = Normalizer(**self.config)
+        self.native = ccod_fs_native.Normalizer(**self.config)
+
+    def feed(self, data: bytes) -> None:
+        expected = python_feed(self.parser, self.python, data)
+        got = [_frame_item(item) for item in self.native.feed(data)]
+        assert got == expected, f"chunk #{self.chunks} ({len(data)} bytes): {data[:200]!r}"
+        self.chunks += 1
+        self.frames += len(got)
+        for item in got:
+            self.kinds[item[0] if isinstance(item, tuple) else "event"] += 1
+
+    def finish(self) -> None:
+        self.parser.finish()
+        expected = [_frame_item(e) for e in self.parser.take_errors()]
+        got = [_frame_item(e) for e in self.native.finish()]
+        assert got == expected
+        self.kinds["finish-error"] += len(got)
+        assert self.native.state_snapshot() == self.python.state_snapshot()
+
+
+def chunked(data: bytes, rng: random.Random, max_size: int = 70_000) -> Iterator[bytes]:
+    pos = 0
+    while pos < len(data):
+        size = rng.choice((1, 2, 7, 30, 100, 1000, 4096, 65536, rng.randrange(1, max_size)))
+        yield data[pos:pos + size]
+        pos += size
+
+
+JUNK = (
+    b"garbage\n\n", b"\n", b"\n\n\n", b"Content-Length: abc\nContent-Type: text/event-json\n\n",
+    b"Content-Length: 99999999\nContent-Type: text/event-json\n\n", b"Content-Type: command/reply\nReply-Text: +OK\n\n",
+    b"Content-Length: 3\nContent-Type: api/response\n\n+OK", b"Bad Header Line\n\n", b"\xff\xfe: x\n\n",
+    b"Content-Length: 00000005\nContent-Type: text/event-json\n\n{\"a\":",
+    b"Content-Length: 2\nContent-Type: text/x\n\n{}",
+    b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n", b"Content-Length: 5\nContent-Type: text/event-json",
+    b"Content-Length: 0\nContent-Type: text/event-json\n\n", b"X" * 70_000, b"Content-Length: 1234567\n",
+    b"Content-Length: 12\nContent-Type: text/event-plain\n\nEvent-Name: x",
+)
+
+
+def junked_stream(seed: int) -> bytes:
+    """Every fixture capture's frames, shuffled together with broken frames and garbage."""
+    rng = random.Random(seed)
+    pieces: list[bytes] = []
+    for path in sorted(FIXTURES.glob("*.raw")):
+        frames, _ = iter_frames(path.read_bytes())
+        for frame in frames:
+            head = "".join(f"{k}: {v}\n" for k, v in frame.headers.items()).encode()
+            pieces.append(head + b"\n" + frame.body)
+    out = bytearray()
+    for piece in pieces:
+        if rng.random() < 0.08:
+            out += rng.choice(JUNK)
+        if rng.random() < 0.02:
+            piece = piece[: rng.randrange(len(piece))]
+        out += piece
+    return bytes(out)

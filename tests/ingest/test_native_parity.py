@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import random
 from typing import Any
 
 import ccod_fs_native
@@ -18,11 +19,15 @@ import orjson
 import pytest
 from native_parity import (
     CAPTURE_CONFIG,
+    FIXTURES,
     JSON_CAPTURES,
+    FeedPair,
     Pair,
     all_capture_bodies,
     capture_bodies,
+    chunked,
     fuzzed,
+    junked_stream,
     native_outcome,
     python_outcome,
     simulated_nodes,
@@ -215,3 +220,47 @@ def test_a_fresh_normalizer_has_the_same_state() -> None:
     pair = Pair({})
     pair.assert_same_state()
     assert pair.native.last_seen is None
+
+
+# ---- feed(): framing + normalize ----------------------------------------------------------------
+
+ALL_CAPTURES = sorted(FIXTURES.glob("*.raw"))
+
+
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=lambda p: p.stem)
+def test_feed_every_capture_whole_and_chunked(capture: Any) -> None:
+    data = capture.read_bytes()
+    whole = FeedPair(CAPTURE_CONFIG)
+    whole.feed(data)
+    whole.finish()
+    assert whole.frames > 0
+    for seed in range(3):
+        pair = FeedPair(CAPTURE_CONFIG)
+        for chunk in chunked(data, random.Random(seed), max_size=5000):
+            pair.feed(chunk)
+        pair.finish()
+        assert pair.kinds == whole.kinds
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_feed_with_garbage_and_broken_frames(seed: int) -> None:
+    pair = FeedPair(CAPTURE_CONFIG)
+    for chunk in chunked(junked_stream(seed), random.Random(seed)):
+        pair.feed(chunk)
+    pair.finish()
+    assert {"event", "frame", "failed", "frame-error"} <= set(pair.kinds), pair.kinds
+
+
+@pytest.mark.parametrize("cut", [3, 20, 45, 60, 300, 2000])
+def test_feed_stream_ending_mid_frame(cut: int) -> None:
+    """A read that ends inside a head or a body: the same truncated-frame error at finish()."""
+    data = b"".join(capture.read_bytes() for capture in JSON_CAPTURES[:1])
+    frames_end = len(data)
+    for junk in (b"", b"Content-Type: api/response\nContent-Length: 5000\n\nabc"):
+        pair = FeedPair(CAPTURE_CONFIG)
+        stream = data + junk + data[:cut]
+        for chunk in chunked(stream, random.Random(cut)):
+            pair.feed(chunk)
+        pair.finish()
+        assert pair.kinds["finish-error"] == 1
+        assert pair.frames > frames_end // 5000
