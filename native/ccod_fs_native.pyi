@@ -35,3 +35,38 @@ class Normalizer:
     def state_snapshot(self) -> dict[str, Any]: ...
     def restore(self, snapshot: Mapping[str, Any]) -> None: ...
 
+# ---- the sink's native decoder (native/src/sink/) ----------------------------------------------
+
+class SinkSchema:
+    """The contract's event models (``ccod_fs.sink.native_spec.event_specs()``), checked against
+    the row layout it derives (``rows.TABLES`` and the fact columns per call event type)."""
+
+    def __init__(
+        self,
+        events: dict[str, list[tuple[Any, ...]]],
+        tables: dict[str, list[str]],
+        facts: dict[str, list[str]],
+    ) -> None: ...
+
+class SinkRows:
+    """The rows of one sink batch (``decode_run`` + ``RowBuilder`` natively)."""
+
+    def __init__(self, schema: SinkSchema) -> None: ...
+    @property
+    def events(self) -> int:
+        """Records added, duplicates included."""
+    def add_run(self, values: list[bytes | None], start: int) -> int:
+        """Adds ``values[start:]`` up to the first value not provably valid; returns its index
+        (``len(values)``: all added). The GIL is released while decoding."""
+    def add_rows(
+        self,
+        event_id: str,
+        raw: tuple[Any, ...],
+        group: str | None = None,
+        fixed: tuple[Any, ...] | None = None,
+        facts: tuple[Any, ...] | None = None,
+        agent: tuple[Any, ...] | None = None,
+    ) -> None:
+        """The rows ``rows.record_rows`` derived for a record decoded in Python (deduplicated)."""
+    def finish(self) -> tuple[int, dict[str, dict[str, list[Any]]]]:
+        """``(events, RowBatch.tables)``; ends this builder."""

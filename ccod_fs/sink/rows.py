@@ -142,11 +142,44 @@ def call_facts(r: Record) -> dict[str, Any] | None:
 # ---- building a batch ---------------------------------------------------------------------------
 
 
+Row = tuple[Any, ...]
+
+
+def record_rows(r: Record) -> tuple[Row, str | None, Row | None, Row | None, Row | None]:
+    """What one record adds: its ``events_raw`` row, its call event type with the fixed and fact
+    parts of its ``calls_partial`` row (or Nones), and its ``agent_state_changes`` row (or None)."""
+    uid = r["event_id"]  # canonical UUID text: the native client encodes it (no UUID object per event)
+    t = r["type"]
+    src = r["source"]
+    tenant = r["tenant_id"]
+    at = r["occurred_at"]
+    call_id = r["call_id"]
+    agent_id = r["agent_id"]
+    queue_id = r["queue_id"]
+    raw = (tenant, at, uid, t, r["schema_version"], call_id or "", agent_id or "", queue_id or "",
+           src["service"], src["node"] or "", src["core_uuid"] or "", src["event_sequence"] or 0, r["payload_json"])
+    if call_id and t.startswith("call."):
+        spec = _FACTS.get(t)
+        if spec is not None:
+            p = r["payload"]
+            facts = spec[1](r, p)
+            if facts is not None:
+                queue, agent = p.get("queue") or queue_id or "", p.get("agent") or agent_id or ""
+                return raw, t, (tenant, call_id, uid, t, at, queue, agent), facts, None
+    elif t == "agent.status_changed" or t == "agent.state_changed":
+        p = r["payload"]
+        status = t == "agent.status_changed"
+        return raw, None, None, None, (tenant, agent_id or "", "status" if status else "state",
+                                       p["status"] if status else p["state"], p["previous"] or "", at, uid)
+    return raw, None, None, None, None
+
+
 class RowBuilder:
     """Accumulates the rows of one batch, event by event, as tuples; :meth:`finish` transposes.
 
     Duplicates inside the batch (same event_id) are written once. One tuple per table row and
-    a few dict lookups per event keep the per-event Python work small (the sink's hot loop).
+    a few dict lookups per event keep the per-event Python work small (the Python decoder's hot
+    loop; :mod:`ccod_fs.sink.native_rows` is the native twin).
     """
 
     __slots__ = ("_agents", "_calls", "_raw", "_seen", "events")
@@ -164,34 +197,16 @@ class RowBuilder:
         if eid in self._seen:
             return
         self._seen.add(eid)
-        uid = eid  # canonical UUID text: the native client encodes it (no UUID object per event)
-        t = r["type"]
-        src = r["source"]
-        tenant = r["tenant_id"]
-        at = r["occurred_at"]
-        call_id = r["call_id"]
-        agent_id = r["agent_id"]
-        queue_id = r["queue_id"]
-        self._raw.append((tenant, at, uid, t, r["schema_version"], call_id or "", agent_id or "",
-                          queue_id or "", src["service"], src["node"] or "", src["core_uuid"] or "",
-                          src["event_sequence"] or 0, r["payload_json"]))
-        if call_id and t.startswith("call."):
-            spec = _FACTS.get(t)
-            if spec is not None:
-                p = r["payload"]
-                facts = spec[1](r, p)
-                if facts is not None:
-                    group = self._calls.get(t)
-                    if group is None:
-                        group = self._calls[t] = ([], [])
-                    group[0].append((tenant, call_id, uid, t, at, p.get("queue") or queue_id or "",
-                                     p.get("agent") or agent_id or ""))
-                    group[1].append(facts)
-        elif t == "agent.status_changed" or t == "agent.state_changed":
-            p = r["payload"]
-            status = t == "agent.status_changed"
-            self._agents.append((tenant, agent_id or "", "status" if status else "state",
-                                 p["status"] if status else p["state"], p["previous"] or "", at, uid))
+        raw, group, fixed, facts, agent = record_rows(r)
+        self._raw.append(raw)
+        if group is not None and fixed is not None and facts is not None:
+            rows = self._calls.get(group)
+            if rows is None:
+                rows = self._calls[group] = ([], [])
+            rows[0].append(fixed)
+            rows[1].append(facts)
+        elif agent is not None:
+            self._agents.append(agent)
 
     def finish(self) -> RowBatch:
         batch = RowBatch()

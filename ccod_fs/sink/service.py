@@ -34,9 +34,9 @@ from ccod_fs.clickhouse.client import ClickHouseClient, connect
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.deadletter import DeadLetter
 from ccod_fs.sink import kafka_records
-from ccod_fs.sink.decode import decode_run
+from ccod_fs.sink.builders import decoder_name, new_builder
 from ccod_fs.sink.kafka_records import RecordRun
-from ccod_fs.sink.rows import RowBatch, RowBuilder
+from ccod_fs.sink.rows import RowBatch
 from ccod_fs.sink.writer import Sink, batch_token
 
 log = structlog.get_logger(__name__)
@@ -55,8 +55,8 @@ class _Batch:
 
     __slots__ = ("builder", "dead", "ranges", "started")
 
-    def __init__(self) -> None:
-        self.builder = RowBuilder()
+    def __init__(self, decoder: str) -> None:
+        self.builder = new_builder(decoder)
         self.dead: list[DeadLetter] = []
         self.ranges: dict[tuple[str, int], list[int]] = {}
         self.started = 0.0
@@ -94,7 +94,8 @@ class SinkService:
         self.pipelined = pipelined
         self.stop_event = threading.Event()
         self.stats = {"events": 0, "dead_letters": 0, "batches": 0, "retries": 0}
-        self._batch = _Batch()
+        self.decoder = decoder_name()  # native (ccod_fs_native) or python
+        self._batch = _Batch(self.decoder)
         self._in_flight: tuple[_Sealed, Future[None]] | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._retrying = threading.Event()
@@ -113,7 +114,7 @@ class SinkService:
         the next batch (a poll returns whole Kafka record batches, so it can overshoot).
         """
         batch = self._batch
-        add = batch.builder.add
+        add_run = batch.builder.add_run
         for tp, items in records.items():
             if not items:
                 continue
@@ -139,15 +140,15 @@ class SinkService:
                 if not taken:
                     continue
                 for run in taken:
-                    decode_run(run.values, run.offsets, add=add, dead=batch.dead, origin=self.origin,
-                               topic=topic, partition=partition)
+                    add_run(run.values, run.offsets, dead=batch.dead, origin=self.origin, topic=topic,
+                            partition=partition)
                 first, last = taken[0].offsets[0], taken[-1].offsets[-1]
             else:  # the standard kafka-python records (fast path not installed)
                 if len(items) > room:
                     self._carry.setdefault(tp, []).extend(items[room:])
                     items = items[:room]
-                decode_run([r.value for r in items], [r.offset for r in items], add=add, dead=batch.dead,
-                           origin=self.origin, topic=topic, partition=partition)
+                add_run([r.value for r in items], [r.offset for r in items], dead=batch.dead, origin=self.origin,
+                        topic=topic, partition=partition)
                 first, last = items[0].offset, items[-1].offset
             rng = batch.ranges.setdefault((topic, partition), [first, last])
             rng[1] = last
@@ -163,7 +164,7 @@ class SinkService:
         self._take(self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, room // self._run_size)))
 
     def run(self) -> None:
-        log.info("sink.started", origin=self.origin, batch_max_events=self.batch_max_events,
+        log.info("sink.started", origin=self.origin, decoder=self.decoder, batch_max_events=self.batch_max_events,
                  batch_max_age_s=self.batch_max_age_s, pipelined=self.pipelined)
         if self.pipelined:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-writer-{self.origin}")
@@ -196,7 +197,7 @@ class SinkService:
         """
         if self._batch.ranges:
             sealed = _Sealed(self._batch)
-            self._batch = _Batch()
+            self._batch = _Batch(self.decoder)
             self._reap(block=True)
             if self._writer is None:
                 self._write(sealed)

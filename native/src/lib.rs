@@ -13,6 +13,7 @@ mod node_events;
 mod normalize;
 mod ordmap;
 mod pyfmt;
+mod sink;
 mod values;
 
 use std::collections::{HashMap, VecDeque};
@@ -386,5 +387,6 @@ impl Normalizer {
 #[pymodule]
 fn ccod_fs_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Normalizer>()?;
+    sink::register(m)?;
     Ok(())
 }
