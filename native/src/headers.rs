@@ -6,7 +6,6 @@
 //! never sent by FreeSWITCH) are kept as the Python objects orjson built, and read through Python.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -65,47 +64,62 @@ const ABSENT: u8 = u8::MAX;
 const MAX_KEY_LEN: usize = 40;
 
 const TABLE_BITS: u32 = 11;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
 
-#[inline]
-fn load_u64(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
+/// Little-endian u64 of up to 8 bytes of `b` from `at` (zero-padded).
+const fn load_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < 8 && at + i < b.len() {
+        v |= (b[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
 }
 
-/// Hash of a key from its length and its first and last 8 bytes.
-#[inline]
-fn key_hash(key: &[u8]) -> usize {
-    let n = key.len();
-    let (a, b) = if n >= 8 {
-        (
-            u64::from_le_bytes(key[..8].try_into().expect("8 bytes")),
-            u64::from_le_bytes(key[n - 8..].try_into().expect("8 bytes")),
-        )
-    } else {
-        (load_u64(key), 0)
-    };
+const fn mix(n: usize, a: u64, b: u64) -> usize {
     let x = (a ^ b.rotate_left(29) ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (x >> (64 - TABLE_BITS)) as usize
 }
 
-/// Open-addressing table of the key ids (linear probing), for [`key_id`].
-fn table() -> &'static [u8] {
-    static T: OnceLock<Vec<u8>> = OnceLock::new();
-    T.get_or_init(|| {
-        let size = 1usize << TABLE_BITS;
-        let mut t = vec![ABSENT; size];
-        for (i, name) in NAMES.iter().enumerate() {
-            let mut slot = key_hash(name.as_bytes());
-            while t[slot] != ABSENT {
-                slot = (slot + 1) & (size - 1);
-            }
-            t[slot] = i as u8;
-        }
-        t
-    })
+/// Hash of a key from its length and its first and last 8 bytes (the same as [`mix`] of [`load_u64`]s).
+#[inline]
+fn key_hash(key: &[u8]) -> usize {
+    let n = key.len();
+    if n >= 8 {
+        let a = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
+        let b = u64::from_le_bytes(key[n - 8..].try_into().expect("8 bytes"));
+        mix(n, a, b)
+    } else {
+        mix(n, load_u64(key, 0), 0)
+    }
 }
+
+const fn const_hash(key: &[u8]) -> usize {
+    let n = key.len();
+    if n >= 8 {
+        mix(n, load_u64(key, 0), load_u64(key, n - 8))
+    } else {
+        mix(n, load_u64(key, 0), 0)
+    }
+}
+
+/// Open-addressing table of the key ids (linear probing), built at compile time.
+static TABLE: [u8; TABLE_SIZE] = {
+    let mut t = [ABSENT; TABLE_SIZE];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let name = NAMES[i].as_bytes();
+        assert!(name.len() <= MAX_KEY_LEN);
+        let mut slot = const_hash(name);
+        while t[slot] != ABSENT {
+            slot = (slot + 1) & (TABLE_SIZE - 1);
+        }
+        t[slot] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The id of a header the normalizer reads, or None.
 #[inline]
@@ -113,18 +127,16 @@ pub fn key_id(key: &[u8]) -> Option<u8> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return None;
     }
-    let t = table();
-    let mask = t.len() - 1;
     let mut slot = key_hash(key);
     loop {
-        let id = t[slot];
+        let id = TABLE[slot];
         if id == ABSENT {
             return None;
         }
         if NAMES[id as usize].as_bytes() == key {
             return Some(id);
         }
-        slot = (slot + 1) & mask;
+        slot = (slot + 1) & (TABLE_SIZE - 1);
     }
 }
 
