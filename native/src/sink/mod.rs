@@ -4,6 +4,7 @@
 //! rows for it join the same batch through `add_rows` (same dedupe, same order).
 
 mod check;
+mod fxhash;
 mod json;
 mod pyout;
 mod rows;
@@ -72,10 +73,12 @@ impl SinkSchema {
         let Some(model) = self.model(t) else { return false };
         let Some(payload @ json::Value::Obj(_)) = field("payload") else { return false };
         let Ok(checked) = check::check_model(model, &items) else { return false };
-        let mut payload_json = String::with_capacity(bytes.len());
-        if json::dump(payload, &mut payload_json).is_none() {
+        let start = rows.text.len();
+        if json::dump(payload, &mut rows.text).is_none() {
+            rows.text.truncate(start);
             return false;
         }
+        let payload_json = Cell::Str(start, rows.text.len() - start);
         rows.add(&checked, payload_json);
         true
     }

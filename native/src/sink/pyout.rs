@@ -1,52 +1,55 @@
 //! Rows -> Python: `{table: {column: list}}` in `rows.TABLES` order, the `RowBatch.tables` shape.
 //! Texts of low-cardinality columns are created once per distinct value and shared.
 
-use std::collections::HashMap;
-
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use super::fxhash::FxHashMap;
 use super::rows::{Cell, Rows, AGENT_STATE_CHANGES, CALL_FACTS, CALL_FIXED, EVENTS_RAW};
 
 const SHARED_MAX: usize = 4096;
 
-struct Column<'py> {
+struct Column<'py, 't> {
     py: Python<'py>,
+    text: &'t str,
     items: Vec<Bound<'py, PyAny>>,
-    shared: Option<HashMap<String, Bound<'py, PyString>>>,
+    shared: Option<FxHashMap<&'t str, Bound<'py, PyString>>>,
 }
 
-impl<'py> Column<'py> {
-    fn new(py: Python<'py>, name: &str, capacity: usize) -> Self {
+impl<'py, 't> Column<'py, 't> {
+    fn new(py: Python<'py>, text: &'t str, name: &str, capacity: usize) -> Self {
         let unique = matches!(name, "event_id" | "call_id" | "payload");
-        Column { py, items: Vec::with_capacity(capacity), shared: if unique { None } else { Some(HashMap::new()) } }
+        Column {
+            py,
+            text,
+            items: Vec::with_capacity(capacity),
+            shared: if unique { None } else { Some(FxHashMap::default()) },
+        }
     }
 
     fn push(&mut self, c: Cell) -> PyResult<()> {
         let py = self.py;
         let obj = match c {
             Cell::Null => py.None().into_bound(py),
-            Cell::Int(i) => match i64::try_from(i) {
-                Ok(v) => v.into_pyobject(py)?.into_any(),
-                Err(_) => match u64::try_from(i) {
-                    Ok(v) => v.into_pyobject(py)?.into_any(),
-                    Err(_) => i.into_pyobject(py)?.into_any(),
-                },
-            },
+            Cell::Int(i) => i.into_pyobject(py)?.into_any(),
+            Cell::UInt(i) => i.into_pyobject(py)?.into_any(),
             Cell::Obj(o) => o.into_bound(py),
-            Cell::Str(s) => match &mut self.shared {
-                Some(map) => match map.get(&s) {
-                    Some(v) => v.clone().into_any(),
-                    None => {
-                        let v = PyString::new(py, &s);
-                        if map.len() < SHARED_MAX {
-                            map.insert(s, v.clone());
+            Cell::Str(start, len) => {
+                let s = &self.text[start..start + len];
+                match &mut self.shared {
+                    Some(map) => match map.get(s) {
+                        Some(v) => v.clone().into_any(),
+                        None => {
+                            let v = PyString::new(py, s);
+                            if map.len() < SHARED_MAX {
+                                map.insert(s, v.clone());
+                            }
+                            v.into_any()
                         }
-                        v.into_any()
-                    }
-                },
-                None => PyString::new(py, &s).into_any(),
-            },
+                    },
+                    None => PyString::new(py, s).into_any(),
+                }
+            }
         };
         self.items.push(obj);
         Ok(())
@@ -69,10 +72,10 @@ impl<'py> Column<'py> {
     }
 }
 
-fn table<'py>(py: Python<'py>, names: &[&str], cols: Vec<Vec<Cell>>) -> PyResult<Bound<'py, PyDict>> {
+fn table<'py>(py: Python<'py>, text: &str, names: &[&str], cols: Vec<Vec<Cell>>) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (name, cells) in names.iter().zip(cols) {
-        let mut col = Column::new(py, name, cells.len());
+        let mut col = Column::new(py, text, name, cells.len());
         col.extend(cells)?;
         d.set_item(*name, col.into_list()?)?;
     }
@@ -80,11 +83,12 @@ fn table<'py>(py: Python<'py>, names: &[&str], cols: Vec<Vec<Cell>>) -> PyResult
 }
 
 pub fn tables<'py>(py: Python<'py>, rows: Rows) -> PyResult<Bound<'py, PyDict>> {
+    let text = rows.text.as_str();
     let out = PyDict::new(py);
-    out.set_item("events_raw", table(py, &EVENTS_RAW, rows.raw)?)?;
+    out.set_item("events_raw", table(py, text, &EVENTS_RAW, rows.raw)?)?;
     let total: usize = rows.groups.iter().map(|g| g.len).sum();
-    let mut fixed: Vec<Column<'py>> = CALL_FIXED.iter().map(|n| Column::new(py, n, total)).collect();
-    let mut facts: Vec<Column<'py>> = CALL_FACTS.iter().map(|n| Column::new(py, n, total)).collect();
+    let mut fixed: Vec<Column<'py, '_>> = CALL_FIXED.iter().map(|n| Column::new(py, text, n, total)).collect();
+    let mut facts: Vec<Column<'py, '_>> = CALL_FACTS.iter().map(|n| Column::new(py, text, n, total)).collect();
     for g in rows.groups {
         for (col, cells) in fixed.iter_mut().zip(g.fixed) {
             col.extend(cells)?;
@@ -105,6 +109,6 @@ pub fn tables<'py>(py: Python<'py>, rows: Rows) -> PyResult<Bound<'py, PyDict>> 
         calls.set_item(*name, col.into_list()?)?;
     }
     out.set_item("calls_partial", calls)?;
-    out.set_item("agent_state_changes", table(py, &AGENT_STATE_CHANGES, rows.agents)?)?;
+    out.set_item("agent_state_changes", table(py, text, &AGENT_STATE_CHANGES, rows.agents)?)?;
     Ok(out)
 }

@@ -3,10 +3,9 @@
 //! agent rows in add order, call rows grouped by event type in order of first appearance), with
 //! the in-batch dedupe by event id (first occurrence wins, duplicates still counted).
 
-use std::collections::HashSet;
-
 use pyo3::prelude::*;
 
+use super::fxhash::FxHashSet;
 use super::json::Value;
 
 pub const EVENTS_RAW: [&str; 13] = [
@@ -37,10 +36,12 @@ pub const FACTS: [(&str, &[&str]); 11] = [
     ("call.transferred", &[]),
 ];
 
+/// One value of a row; texts live in the batch's `Rows::text` arena (no allocation per cell).
 pub enum Cell {
     Null,
-    Int(i128),
-    Str(String),
+    Int(i64),
+    UInt(u64),
+    Str(usize, usize),
     Obj(Py<PyAny>),
 }
 
@@ -57,7 +58,9 @@ pub struct Rows {
     pub raw: Vec<Vec<Cell>>,
     pub groups: Vec<Group>,
     pub agents: Vec<Vec<Cell>>,
-    pub seen: HashSet<String>,
+    pub text: String,
+    seen_uuids: FxHashSet<u128>,
+    seen_other: FxHashSet<String>,
     pub events: usize,
 }
 
@@ -89,21 +92,6 @@ fn text<'x>(v: &'x Value<'_>) -> Option<&'x str> {
     }
 }
 
-/// The value itself (None stays None).
-fn cell(v: &Value<'_>) -> Cell {
-    match v {
-        Value::Str(s) => Cell::Str(s.to_string()),
-        Value::Int(i) => Cell::Int(*i),
-        Value::Bool(b) => Cell::Int(*b as i128),
-        _ => Cell::Null,
-    }
-}
-
-/// `value or ""` of an optional text.
-fn or_empty(v: &Value<'_>) -> Cell {
-    Cell::Str(text(v).unwrap_or("").to_string())
-}
-
 const U32: i128 = 0xFFFF_FFFF;
 
 fn u32c(v: Option<i128>) -> Option<i128> {
@@ -117,12 +105,32 @@ fn between(end: Option<i128>, start: Option<i128>) -> Option<i128> {
     }
 }
 
-fn opt_int(v: Option<i128>) -> Cell {
-    v.map_or(Cell::Null, Cell::Int)
+fn int_cell(i: i128) -> Cell {
+    match i64::try_from(i) {
+        Ok(v) => Cell::Int(v),
+        Err(_) => Cell::UInt(u64::try_from(i).unwrap_or(u64::MAX)), // the reader keeps ints within u64
+    }
 }
 
+fn opt_int(v: Option<i128>) -> Cell {
+    v.map_or(Cell::Null, int_cell)
+}
+
+/// `value or 0`.
 fn truthy_int(v: Option<i128>) -> Cell {
-    Cell::Int(v.unwrap_or(0))
+    int_cell(v.unwrap_or(0))
+}
+
+/// The 128 bits of a canonical (lowercase) UUID text.
+fn uuid_bits(s: &str) -> Option<u128> {
+    if !super::timefmt::is_uuid(s) {
+        return None;
+    }
+    let mut v = 0u128;
+    for c in s.bytes().filter(|&c| c != b'-') {
+        v = (v << 4) | (c as char).to_digit(16)? as u128;
+    }
+    Some(v)
 }
 
 impl Rows {
@@ -137,11 +145,43 @@ impl Rows {
     /// Counts the event; false when its id was already added in this batch.
     pub fn claim(&mut self, event_id: &str) -> bool {
         self.events += 1;
-        if self.seen.contains(event_id) {
-            return false;
+        match uuid_bits(event_id) {
+            Some(bits) => self.seen_uuids.insert(bits),
+            None => {
+                if self.seen_other.contains(event_id) {
+                    return false;
+                }
+                self.seen_other.insert(event_id.to_owned())
+            }
         }
-        self.seen.insert(event_id.to_owned());
-        true
+    }
+
+    /// A text cell (copied into the arena).
+    pub fn s(&mut self, text: &str) -> Cell {
+        let start = self.text.len();
+        self.text.push_str(text);
+        Cell::Str(start, text.len())
+    }
+
+    /// The value itself (None stays None).
+    fn cell(&mut self, v: &Value<'_>) -> Cell {
+        match v {
+            Value::Str(s) => self.s(s),
+            Value::Int(i) => int_cell(*i),
+            Value::Bool(b) => Cell::Int(*b as i64),
+            _ => Cell::Null,
+        }
+    }
+
+    /// `value or ""` of an optional text.
+    fn or_empty(&mut self, v: &Value<'_>) -> Cell {
+        self.s(text(v).unwrap_or(""))
+    }
+
+    /// `a or b or ""` over optional texts.
+    fn first_text(&mut self, vs: &[&Value<'_>]) -> Cell {
+        let found = vs.iter().filter_map(|v| text(v)).find(|s| !s.is_empty()).unwrap_or("");
+        self.s(found)
     }
 
     pub fn group(&mut self, t: &str) -> Option<&mut Group> {
@@ -163,7 +203,7 @@ impl Rows {
     }
 
     /// `RowBuilder.add` for a checked event (the record of the fast path).
-    pub fn add(&mut self, ev: &Obj<'_>, payload_json: String) {
+    pub fn add(&mut self, ev: &Obj<'_>, payload_json: Cell) {
         let eid = text(get(ev, "event_id")).unwrap_or("");
         if !self.claim(eid) {
             return;
@@ -176,34 +216,34 @@ impl Rows {
         let agent_id = get(ev, "agent_id");
         let queue_id = get(ev, "queue_id");
         let raw = [
-            cell(tenant),
+            self.cell(tenant),
             opt_int(at),
-            Cell::Str(eid.to_owned()),
-            Cell::Str(t.to_owned()),
-            cell(get(ev, "schema_version")),
-            Cell::Str(call_id.to_owned()),
-            or_empty(agent_id),
-            or_empty(queue_id),
-            cell(get(src, "service")),
-            or_empty(get(src, "node")),
-            or_empty(get(src, "core_uuid")),
+            self.s(eid),
+            self.s(t),
+            self.cell(get(ev, "schema_version")),
+            self.s(call_id),
+            self.or_empty(agent_id),
+            self.or_empty(queue_id),
+            self.cell(get(src, "service")),
+            self.or_empty(get(src, "node")),
+            self.or_empty(get(src, "core_uuid")),
             truthy_int(int(get(src, "event_sequence"))),
-            Cell::Str(payload_json),
+            payload_json,
         ];
         for (col, v) in self.raw.iter_mut().zip(raw) {
             col.push(v);
         }
         let p = obj(get(ev, "payload"));
         if !call_id.is_empty() && t.starts_with("call.") {
-            let Some(facts) = call_facts(t, ev, p, call_id, at) else { return };
+            let Some(facts) = self.call_facts(t, p, call_id, at) else { return };
             let fixed = [
-                cell(tenant),
-                Cell::Str(call_id.to_owned()),
-                Cell::Str(eid.to_owned()),
-                Cell::Str(t.to_owned()),
+                self.cell(tenant),
+                self.s(call_id),
+                self.s(eid),
+                self.s(t),
                 opt_int(at),
-                first_text(&[get(p, "queue"), queue_id]),
-                first_text(&[get(p, "agent"), agent_id]),
+                self.first_text(&[get(p, "queue"), queue_id]),
+                self.first_text(&[get(p, "agent"), agent_id]),
             ];
             let g = self.group(t).expect("a call event type with facts has a group");
             for (col, v) in g.fixed.iter_mut().zip(fixed) {
@@ -216,13 +256,13 @@ impl Rows {
         } else if t == "agent.status_changed" || t == "agent.state_changed" {
             let status = t == "agent.status_changed";
             let row = [
-                cell(tenant),
-                or_empty(agent_id),
-                Cell::Str(if status { "status" } else { "state" }.to_owned()),
-                cell(get(p, if status { "status" } else { "state" })),
-                or_empty(get(p, "previous")),
+                self.cell(tenant),
+                self.or_empty(agent_id),
+                self.s(if status { "status" } else { "state" }),
+                self.cell(get(p, if status { "status" } else { "state" })),
+                self.or_empty(get(p, "previous")),
                 opt_int(at),
-                Cell::Str(eid.to_owned()),
+                self.s(eid),
             ];
             for (col, v) in self.agents.iter_mut().zip(row) {
                 col.push(v);
@@ -231,22 +271,11 @@ impl Rows {
     }
 }
 
-/// `a or b or ""` over optional texts.
-fn first_text(vs: &[&Value<'_>]) -> Cell {
-    for v in vs {
-        if let Some(s) = text(v) {
-            if !s.is_empty() {
-                return Cell::Str(s.to_owned());
-            }
-        }
-    }
-    Cell::Str(String::new())
-}
-
+impl Rows {
 /// rows.py's per-type fact functions; None: the event adds no call row.
-fn call_facts(t: &str, ev: &Obj<'_>, p: &Obj<'_>, call_id: &str, at: Option<i128>) -> Option<Vec<Cell>> {
+fn call_facts(&mut self, t: &str, p: &Obj<'_>, call_id: &str, at: Option<i128>) -> Option<Vec<Cell>> {
     let pi = |name: &str| int(get(p, name));
-    let pc = |name: &str| cell(get(p, name));
+    let mut pc = |name: &str| self.cell(get(p, name));
     Some(match t {
         "call.offered" => vec![opt_int(at), pc("direction"), pc("caller_number"), pc("destination")],
         "call.queued" => {
@@ -266,10 +295,9 @@ fn call_facts(t: &str, ev: &Obj<'_>, p: &Obj<'_>, call_id: &str, at: Option<i128
             let wait = pi("wait_ms").or_else(|| between(pi("left_at"), pi("joined_at")));
             vec![opt_int(pi("left_at")), pc("outcome"), truthy_int(u32c(wait))]
         }
-        "call.hold" => vec![Cell::Int(matches!(get(p, "held"), Value::Bool(true)) as i128)],
-        "call.recording" => vec![Cell::Int(matches!(get(p, "started"), Value::Bool(true)) as i128)],
+        "call.hold" => vec![Cell::Int(matches!(get(p, "held"), Value::Bool(true)) as i64)],
+        "call.recording" => vec![Cell::Int(matches!(get(p, "started"), Value::Bool(true)) as i64)],
         "call.ended" => {
-            let _ = ev;
             if text(get(p, "leg_role")) != Some("caller") && text(get(p, "leg_uuid")) != Some(call_id) {
                 return None; // an agent or outbound leg: the call goes on
             }
@@ -290,4 +318,5 @@ fn call_facts(t: &str, ev: &Obj<'_>, p: &Obj<'_>, call_id: &str, at: Option<i128
         "call.agent_offered" | "call.agent_failed" | "call.transferred" => vec![],
         _ => return None,
     })
+}
 }
