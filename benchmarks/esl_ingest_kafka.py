@@ -8,8 +8,10 @@ Two stages, same run, same broker:
    rendering live in Python feeds only ~6,500 events/s, a fraction of what the ingest takes)
    -> ESL ingest (decode, normalize, serialize, spool, DurablePublisher) -> Kafka, with the
    rate of every 10 s window; then the very messages it produced (the first 200,000), re-sent
-   by a bare ``KafkaProducer`` (acks=all, idempotent, same settings). ``vs_raw_producer``
-   compares the two on the same messages.
+   by a bare kafka-python ``KafkaProducer`` (acks=all, idempotent: the issue's baseline).
+   ``vs_raw_producer`` compares the two on the same messages. The same messages through a bare
+   confluent-kafka (librdkafka) producer, the client the publisher uses, are printed for
+   information (not in RESULT).
 2. (``--publisher-rounds``) the Kafka leg alone: pre-serialized ~1 KB events through a bare
    ``KafkaProducer`` and through ``DurablePublisher``, in alternating rounds.
 Every rate counts until each record is acknowledged by Kafka.
@@ -25,12 +27,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from confluent_kafka import Producer
 from kafka import KafkaProducer
 
-from ccod_fs.ingest.kafka_handoff import producer_config
 from ccod_fs.ingest.kafka_topics import ensure_topics
-from ccod_fs.ingest.publisher import DurablePublisher
+from ccod_fs.ingest.publisher import DurablePublisher, producer_config
 
 Message = tuple[bytes, bytes]  # (key, value), already serialized
 RAW_SAMPLE = 200_000
@@ -48,9 +51,30 @@ def make_messages(n: int, size: int = 1024, calls: int = 2000) -> list[Message]:
     return out
 
 
+def kafka_python_config(bootstrap: str, client_id: str) -> dict[str, Any]:
+    """The raw baseline's kafka-python settings: the guarantees the publisher gives (acks=all,
+    idempotent, in order, no expiry) with the batching the previous kafka-python publisher used."""
+    from kafka.codec import has_lz4
+
+    return {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": 10,
+        "batch_size": 256 * 1024,
+        "compression_type": "lz4" if has_lz4() else None,
+        "retries": float("inf"),
+        "delivery_timeout_ms": 2**31 - 1,
+        "request_timeout_ms": 30_000,
+        "max_block_ms": 5_000,
+    }
+
+
 def measure_raw_producer(bootstrap: str, messages: Sequence[Message], topic: str) -> float:
     """Events/s of kafka-python alone: send everything, flush, count until all acked."""
-    producer = KafkaProducer(**producer_config(bootstrap, "bench-raw"))
+    producer = KafkaProducer(**kafka_python_config(bootstrap, "bench-raw"))
     try:
         producer.send(topic, b"warm-up", key=b"warm-up").get(timeout=30)
         start = time.perf_counter()
@@ -60,6 +84,31 @@ def measure_raw_producer(bootstrap: str, messages: Sequence[Message], topic: str
         return len(messages) / (time.perf_counter() - start)
     finally:
         producer.close()
+
+
+def measure_raw_librdkafka(bootstrap: str, messages: Sequence[Message], topic: str) -> float:
+    """Events/s of confluent-kafka alone, with the publisher's producer settings, counted until all acked."""
+    config = producer_config(bootstrap, "bench-raw-librdkafka")
+    config["queue.buffering.max.kbytes"] = 2_000_000  # no backpressure: everything queued at once
+    failed: list[object] = []
+
+    def report(err: object, _msg: object) -> None:
+        if err is not None:
+            failed.append(err)
+
+    producer = Producer(config)
+    producer.produce(topic, b"warm-up", b"warm-up")
+    if producer.flush(30):
+        raise RuntimeError(f"librdkafka producer could not reach Kafka at {bootstrap}")
+    produce, poll = producer.produce, producer.poll
+    start = time.perf_counter()
+    for i, (key, value) in enumerate(messages):
+        produce(topic, value, key, on_delivery=report)
+        if i % 1000 == 0:
+            poll(0)
+    if producer.flush(120) or failed:
+        raise RuntimeError(f"librdkafka producer did not deliver everything: {failed[:3]}")
+    return len(messages) / (time.perf_counter() - start)
 
 
 def measure_publisher(bootstrap: str, messages: Sequence[Message], topic: str | None = None,
@@ -277,6 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         sample = messages[:RAW_SAMPLE]  # a rate per message: the first messages suffice, 3 rounds stay short
         raw_rates = [measure_raw_producer(bootstrap, sample, _fresh_topic(bootstrap)) for _ in range(3)]
         raw_same = statistics.median(raw_rates)
+        rdkafka_rates = [measure_raw_librdkafka(bootstrap, sample, _fresh_topic(bootstrap)) for _ in range(3)]
         if args.publisher_rounds:
             raw, pub = run(bootstrap, n=args.messages, rounds=args.rounds, size=args.size)
             print(f"Kafka leg alone, ~{args.size} B events: raw kafka-python {raw:,.0f}/s, "
@@ -291,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = ingest.seconds
     esl_rate = ingest.esl_events / seconds
     out_rate = ingest.canonical_events / seconds
-    compression = producer_config(bootstrap, "x")["compression_type"]
+    compression = producer_config(bootstrap, "x")["compression.type"]
     print(f"whole ingest, {args.calls} simulated calls: {ingest.esl_events:,} ESL events -> "
           f"{ingest.canonical_events:,} canonical events ({ingest.dead_letters} dead letters) in {seconds:.1f} s "
           f"(acks=all, idempotent, compression={compression})")
@@ -304,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  raw kafka-python, the first {min(len(messages), RAW_SAMPLE):,} of those messages:  "
           f"{raw_same:,.0f}/s (median of 3: "
           + ", ".join(f"{r:,.0f}" for r in raw_rates) + ")")
+    print(f"  (information) raw confluent-kafka/librdkafka, same messages: {statistics.median(rdkafka_rates):,.0f}/s "
+          "(median of 3: " + ", ".join(f"{r:,.0f}" for r in rdkafka_rates) + "; the publisher's client)")
     print(f"RESULT esl_ingest_kafka events_per_s={esl_rate:.0f} vs_raw_producer={out_rate / raw_same:.2f}")
 
 
