@@ -70,3 +70,8 @@ class SinkRows:
         """The rows ``rows.record_rows`` derived for a record decoded in Python (deduplicated)."""
     def finish(self) -> tuple[int, dict[str, dict[str, list[Any]]]]:
         """``(events, RowBatch.tables)``; ends this builder."""
+
+def encode_column(type_name: str, values: list[Any]) -> bytes | None:
+    """The bytes clickhouse-driver's ``write_column`` writes for this column (state prefix and
+    data) for (U)Int8..64, String, UUID text, DateTime64 ints, their Nullable forms and
+    LowCardinality(String / Nullable(String)); None for anything it leaves to the driver."""

@@ -218,8 +218,27 @@ def _uuids(values: Sequence[Any]) -> bytes:
     return raw.tobytes()
 
 
+def _native_encoder() -> Any:
+    try:
+        from ccod_fs_native import encode_column as native_encode_column
+    except ImportError:  # the extension is not built (or older): the Python encoder below
+        return None
+    return native_encode_column
+
+
+# ``ccod_fs_native.encode_column``: whole columns in Rust, byte for byte what the driver writes
+# (tests/sink/test_native_encode.py), including the LowCardinality and DateTime64 columns that
+# the Python encoder below leaves to the driver.
+_native_encode = _native_encoder()
+
+
 def encode_column(type_name: str, values: Sequence[Any], out: Any) -> bool:
-    """Write one column's data in the native format to ``out``; False: the driver must do it."""
+    """Write one column (state prefix and data) in the native format to ``out``; False: the driver must do it."""
+    if _native_encode is not None and type(values) is list:
+        data = _native_encode(type_name, values)
+        if data is not None:
+            out.write(data)
+            return True
     if not _LITTLE:
         return False
     nullable = type_name.startswith("Nullable(")

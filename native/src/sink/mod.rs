@@ -4,6 +4,7 @@
 //! rows for it join the same batch through `add_rows` (same dedupe, same order).
 
 mod check;
+mod encode;
 mod fxhash;
 mod json;
 mod pyout;
@@ -203,5 +204,6 @@ impl SinkRows {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SinkSchema>()?;
     m.add_class::<SinkRows>()?;
+    m.add_function(wrap_pyfunction!(encode::encode_column, m)?)?;
     Ok(())
 }
