@@ -142,6 +142,8 @@ pub fn key_id(key: &[u8]) -> Option<u8> {
 
 /// A header value (JSON null is stored as absent: `h.get()` answers None either way).
 pub enum Value<'a> {
+    /// JSON null after an earlier value of the same key (reads as absent; keeps `vals` bounded).
+    Null,
     Str(Cow<'a, str>),
     List(Vec<Cow<'a, str>>),
     /// Anything else orjson decoded (number, bool, object, list with non-strings).
@@ -193,8 +195,10 @@ impl<'a, 'py> Headers<'a, 'py> {
                 }
             }
             None => {
-                // null: absent for every read (the slot's storage is simply left unused)
-                self.idx[id as usize] = ABSENT;
+                // null: absent for every read
+                if slot != ABSENT {
+                    self.vals[slot as usize] = Value::Null;
+                }
             }
         }
     }
@@ -203,9 +207,11 @@ impl<'a, 'py> Headers<'a, 'py> {
     pub fn get(&self, k: K) -> Option<&Value<'a>> {
         let slot = self.idx[k as usize];
         if slot == ABSENT {
-            None
-        } else {
-            Some(&self.vals[slot as usize])
+            return None;
+        }
+        match &self.vals[slot as usize] {
+            Value::Null => None,
+            v => Some(v),
         }
     }
 
@@ -233,7 +239,7 @@ impl<'a, 'py> Headers<'a, 'py> {
     /// `bool(h.get(k))`
     pub fn truthy(&self, k: K) -> R<bool> {
         Ok(match self.get(k) {
-            None => false,
+            None | Some(Value::Null) => false,
             Some(Value::Str(s)) => !s.is_empty(),
             Some(Value::List(v)) => !v.is_empty(),
             Some(Value::Py(o)) => o.bind(self.py).is_truthy()?,
@@ -243,7 +249,7 @@ impl<'a, 'py> Headers<'a, 'py> {
     /// Whether `h.get(k)` can be a dict key (lists and dicts cannot: TypeError).
     pub fn hashable(&self, k: K) -> bool {
         match self.get(k) {
-            None | Some(Value::Str(_)) => true,
+            None | Some(Value::Null) | Some(Value::Str(_)) => true,
             Some(Value::List(_)) => false,
             Some(Value::Py(o)) => o.bind(self.py).hash().is_ok(),
         }
@@ -251,6 +257,7 @@ impl<'a, 'py> Headers<'a, 'py> {
 
     fn join<'s>(&'s self, v: &'s Value<'a>) -> R<Cow<'s, str>> {
         Ok(match v {
+            Value::Null => unreachable!("get() never returns Null"),
             Value::Str(s) => Cow::Borrowed(&**s),
             Value::List(items) => Cow::Owned(items.join("|")),
             Value::Py(o) => Cow::Owned(pyfmt::join(self.py, o.bind(self.py))?),
@@ -278,7 +285,7 @@ impl<'a, 'py> Headers<'a, 'py> {
     pub fn py_value(&self, k: K) -> Py<PyAny> {
         let py = self.py;
         match self.get(k) {
-            None => py.None(),
+            None | Some(Value::Null) => py.None(),
             Some(Value::Str(s)) => PyString::new(py, s).into_any().unbind(),
             Some(Value::List(items)) => {
                 let list = pyo3::types::PyList::new(py, items.iter().map(|s| PyString::new(py, s))).expect("list");

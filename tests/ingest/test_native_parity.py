@@ -264,3 +264,55 @@ def test_feed_stream_ending_mid_frame(cut: int) -> None:
         pair.finish()
         assert pair.kinds["finish-error"] == 1
         assert pair.frames > frames_end // 5000
+
+
+def _event_of(name: str) -> dict[str, Any]:
+    for body in all_capture_bodies():
+        data = orjson.loads(body)
+        if data.get("Event-Name") == name:
+            return dict(data)
+    raise AssertionError(name)
+
+
+def test_handmade_edge_cases() -> None:
+    """Duplicates with nulls (hundreds of them), escaped keys, ``_body`` twice, odd spacing."""
+    beat = _event_of("HEARTBEAT")
+    job = _event_of("BACKGROUND_JOB")
+    head = orjson.dumps(beat)[1:-1]
+    bodies = [
+        b"{" + b",".join([b'"Event-Name":null,"Event-Name":"HEARTBEAT"'] * 300) + b"," + head + b"}",
+        b"{" + head + b"," + b",".join([b'"Core-UUID":null,"Core-UUID":"x"'] * 300) + b"}",
+        b"{" + head + b',"Event-Name":null}',
+        b"{" + head + b',"Event\\u002dName":"HEARTBEAT","Core\\u002DUUID":"\\ud83d\\ude00"}',
+        b'{ "Event-Name" : "HEARTBEAT" ,\n\t"Core-UUID":"c", "Event-Sequence":"7",\r"Event-Date-Timestamp":'
+        b'"1764118923456789" , "_body" : null, "_body": "x" }',
+        orjson.dumps({**job, "_body": "\u2003+OK abc\u2003\x1c"}),
+        orjson.dumps({**job, "_body": None}),
+        b"{" + orjson.dumps({**job, "_body": "+OK 1"})[1:-1] + b',"_body":"-ERR no"}',
+        b"{" + orjson.dumps(job)[1:-1] + b',"Job-Command-Arg":["{ccod_tenant=acme}a","b"]}',
+        b"{" + head + b',"Uptime-msec":123,"Session-Count":[1],"FreeSWITCH-Version":{"a":1,"b":2}}',
+        b"{" + head + b',"FreeSWITCH-Version":{"a":1,"b":2,"a":3}}',
+        b"{" + head + b',"FreeSWITCH-Version":[1,"x"]}',
+        b"{" + head + b',"FreeSWITCH-Switchname":5}',
+        b"{" + head + b',"Core-UUID":""}',
+        b"{" + head + b',"Event-Sequence":"0018"}',
+    ]
+    pair = Pair({"node": ""})
+    outcomes = [pair.feed(body) for body in bodies]
+    pair.assert_same_state()
+    assert any(isinstance(o, tuple) and o[0] == "TypeError" for o in outcomes)
+    assert sum(isinstance(o, list) and len(o) == 1 for o in outcomes) >= 6
+
+
+def test_timestamps_across_the_whole_range() -> None:
+    """``datetime_from_us`` goes through a float: every rounding must come out the same."""
+    beat = _event_of("HEARTBEAT")
+    rng = random.Random(5)
+    stamps = [1_000_000_000_000_000, 9_999_999_999_999_999, 4_102_444_800_000_000, 4_294_967_295_999_999]
+    stamps += [rng.randrange(1_000_000_000_000_000, 10_000_000_000_000_000) for _ in range(3000)]
+    stamps += [rng.randrange(4_294_967_296, 9_999_999_999) * 1_000_000 + rng.choice((0, 999_000, 1_000, 500_500))
+               for _ in range(1000)]
+    pair = Pair({})
+    for us in stamps:
+        out = pair.feed(orjson.dumps({**beat, "Event-Date-Timestamp": str(us)}))
+        assert isinstance(out, list) and len(out) == 1
