@@ -316,3 +316,31 @@ def test_timestamps_across_the_whole_range() -> None:
     for us in stamps:
         out = pair.feed(orjson.dumps({**beat, "Event-Date-Timestamp": str(us)}))
         assert isinstance(out, list) and len(out) == 1
+
+
+@pytest.mark.parametrize("cut", [300, 900])
+def test_reconnect_resync_through_the_python_reference(cut: int) -> None:
+    """The ingest's reconnect: native snapshot -> Python restore + resync -> snapshot -> native restore."""
+    from ccod_fs.contract.events import serialize_event
+
+    bodies = [b for node in simulated_nodes(9, calls=40)[:1] for b in node]
+    config = {"domain_is_tenant": True}
+    reference = Normalizer(**config)  # type: ignore[arg-type]
+    expected = [python_outcome(reference, body) for body in bodies[:cut]]
+    live = [row[0] for row in reference.state_snapshot()["calls"]["legs"] if not row[8]]
+    assert len(live) >= 2
+    listing = orjson.dumps({"row_count": len(live) // 2, "rows": [{"uuid": u} for u in live[::2]]})
+    expected_resync = [serialize_event(env) for env in reference.resync(listing)]
+    assert expected_resync
+    expected += [python_outcome(reference, body) for body in bodies[cut:]]
+
+    native = ccod_fs_native.Normalizer(**config)
+    got = [native_outcome(native, body) for body in bodies[:cut]]
+    python = Normalizer(**config)  # type: ignore[arg-type]
+    python.restore(native.state_snapshot())
+    assert [serialize_event(env) for env in python.resync(listing)] == expected_resync
+    native = ccod_fs_native.Normalizer(**config)
+    native.restore(python.state_snapshot())
+    got += [native_outcome(native, body) for body in bodies[cut:]]
+    assert got == expected
+    assert native.state_snapshot() == reference.state_snapshot()
