@@ -446,3 +446,40 @@ def test_a_finished_builder_refuses_more() -> None:
     assert b.finish().count("events_raw") == 1
     with pytest.raises(RuntimeError):
         b.finish()
+
+
+def test_edge_values_of_the_json_reader() -> None:
+    """Exact orjson behaviour where a JSON reader could differ: numbers, escapes, nesting, keys."""
+    base = synthetic_values()[0]
+    d = orjson.loads(base)
+    text = base.decode()
+    seq = f'"event_sequence":{d["source"]["event_sequence"]}'
+    edits = [
+        (seq, '"event_sequence":18446744073709551615'), (seq, '"event_sequence":18446744073709551616'),
+        (seq, '"event_sequence":-0'), (seq, '"event_sequence":0'), (seq, '"event_sequence":1e2'),
+        (seq, '"event_sequence":1E400'), (seq, '"event_sequence":01'), (seq, '"event_sequence":-9223372036854775809'),
+        (seq, '"event_sequence":9223372036854775808'), (seq, '"event_sequence":null'),
+        ('"schema_version":1', '"schema_version":1.0'), ('"schema_version":1', '"schema_version":true'),
+        ('"schema_version":1', '"schema_version":255'), ('"schema_version":1', '"schema_version":256'),
+        ('"tenant_id":"', '"tenant_id":"\\u0061'), ('"tenant_id":"', '"tenant_id":"\\ud83d\\ude00'),
+        ('"tenant_id":"', '"tenant_id":"\\uD83D\\uDE00'), ('"tenant_id":"', '"tenant_id":"\\ud83d'),
+        ('"tenant_id":"', '"tenant_id":"\\udc00\\ud83d'), ('"tenant_id":"', '"tenant_id":"\\/'),
+        ('"type":', '"\\u0074\\u0079\\u0070\\u0065":'), ('"type":', '"type":"call.nothing","type":'),
+        ('"payload":{', '"payload":{"direction":"outbound",'),
+        ('"payload":{', '"payload": {\n\t"direction" : "internal" ,'),
+        ('"payload":{', '"payload":' + "[" * 100 + "]" * 100 + ',"payload2":{'),
+        ('"payload":{', '"x":' + "[" * 2000 + "]" * 2000 + ',"payload":{'),
+        ('"caller_number":"', '"caller_number":"\\u0000\\u001f\\b\\f\\n\\r\\t\\"\\\\\x7f\u2028'),
+        ('"caller_number":"', '"caller_number":"\x01'), ('"caller_number":"', '"caller_number":"\\x'),
+    ]
+    values: list[bytes | None] = [base, b"\xef\xbb\xbf" + base, base + b"\n", b"\n " + base, base[:-1], b"[]",
+                                  b"null", b"1", b'"s"', b"{}", base + b"{}", base.replace(b"}", b",}", 1)]
+    for old, new in edits:
+        assert old in text, old
+        values.append(text.replace(old, new, 1).encode())
+    fresh = []
+    for i, v in enumerate(values):  # distinct ids, so every accepted one adds rows
+        assert v is not None
+        fresh.append(v.replace(d["event_id"].encode(), f"{i:08x}{d['event_id'][8:]}".encode()))
+    seen = assert_parity([fresh])
+    assert seen["fast"] >= 12 and seen["handed_back"] >= 20, seen
