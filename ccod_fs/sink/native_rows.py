@@ -15,6 +15,8 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
+
 from ccod_fs.contract.deadletter import DeadLetter
 from ccod_fs.sink.decode import decode
 from ccod_fs.sink.fastcheck import Record
@@ -27,14 +29,19 @@ try:
 except ImportError:  # the extension is not built: the Python path only
     _native = None
 
+log = structlog.get_logger(__name__)
+
 _schema: Any = None
 
 
 def available() -> bool:
     """Whether the native decoder is importable and agrees with this contract and row layout."""
+    if _native is None:
+        return False
     try:
-        return _native is not None and schema() is not None
-    except (AttributeError, ValueError):  # an older build, or rows.py changed without its twin
+        return schema() is not None
+    except (AttributeError, TypeError, ValueError) as exc:  # an older build, or rows.py changed without its twin
+        log.warning("sink.native_decoder_unusable", error=str(exc))
         return False
 
 

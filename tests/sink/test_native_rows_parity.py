@@ -229,6 +229,21 @@ def test_decoder_can_be_forced_to_python(monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(new_builder(), PythonRowBuilder)
 
 
+def test_falls_back_to_python_when_the_build_is_stale_or_rows_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native_rows, "_schema", None)
+    monkeypatch.setattr(native_rows, "_native", object())  # a build without the sink classes
+    assert decoder_name() == "python"
+    monkeypatch.undo()
+    monkeypatch.setattr(native_rows, "_schema", None)
+    from ccod_fs.sink import rows
+
+    monkeypatch.setitem(rows._FACTS, "call.new", ((), rows._marker))  # rows.py changed, its twin did not
+    assert decoder_name() == "python"
+    monkeypatch.setenv("CCOD_FS_SINK_DECODER", "native")
+    with pytest.raises(RuntimeError):
+        decoder_name()
+
+
 def test_synthetic_events_of_every_type_and_tenant() -> None:
     values = list(synthetic_values())
     assert types_of(synthetic_values()) == set(EVENT_TYPES)
