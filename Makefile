@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NATIVE_STAMP := $(VENV)/.native-installed
-NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/ccod_fs_native.pyi $(wildcard native/src/*.rs)
+NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/ccod_fs_native.pyi \
+                $(wildcard native/src/*.rs native/src/*/*.rs)
 
 .PHONY: venv test demo lint bench
 
