@@ -325,8 +325,35 @@ impl<'a> Scanner<'a> {
 }
 
 /// Fast path; None when the body needs the Python decoder.
+/// Whether every byte is ASCII (then the body is valid UTF-8 without a decoder pass).
+fn is_ascii(s: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut i = 0;
+        // SAFETY: SSE2 is part of x86_64; every load reads 16 bytes inside `s`.
+        unsafe {
+            let mut acc = _mm_setzero_si128();
+            while i + 64 <= s.len() {
+                let p = s.as_ptr().add(i) as *const __m128i;
+                acc = _mm_or_si128(acc, _mm_or_si128(_mm_loadu_si128(p), _mm_loadu_si128(p.add(1))));
+                acc = _mm_or_si128(acc, _mm_or_si128(_mm_loadu_si128(p.add(2)), _mm_loadu_si128(p.add(3))));
+                i += 64;
+            }
+            if _mm_movemask_epi8(acc) != 0 {
+                return false;
+            }
+        }
+        s[i..].is_ascii()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    s.is_ascii()
+}
+
 fn scan<'a, 'py>(py: Python<'py>, body: &'a [u8]) -> Option<Headers<'a, 'py>> {
-    std::str::from_utf8(body).ok()?;
+    if !is_ascii(body) {
+        std::str::from_utf8(body).ok()?;
+    }
     let mut h = Headers::new(py);
     let mut sc = Scanner { s: body, pos: 0 };
     match sc.object(&mut h) {
