@@ -53,6 +53,7 @@ _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _TOPIC_MAX_LENGTH = 249
 _BROKERS_DOWN = (KafkaError._ALL_BROKERS_DOWN,)
 _MIN_BATCH_BYTES = 4096
+_PYTHON_KEYS = ("logger", "on_delivery")  # confluent-kafka's own keys (and ``*_cb``) keep their names
 
 
 def default_compression() -> str:
@@ -71,7 +72,8 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
     """The librdkafka settings the publisher relies on, and why each.
 
     ``overrides`` take librdkafka names; ``_`` stands for ``.`` so they can be keyword
-    arguments (``linger_ms=5`` is ``linger.ms``).
+    arguments (``linger_ms=5`` is ``linger.ms``). The publisher sets ``error_cb``, ``stats_cb``
+    and ``logger`` itself.
 
     - ``enable.idempotence``, ``acks=all``, ``max.in.flight.requests.per.connection=5``: no
       duplicates from retries and per-partition order kept with up to 5 requests in flight
@@ -117,7 +119,8 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
         "statistics.interval.ms": 2_000,
         "log.connection.close": False,
     }
-    config.update({key.replace("_", "."): value for key, value in overrides.items()})
+    config.update({key if key.endswith("_cb") or key in _PYTHON_KEYS else key.replace("_", "."): value
+                   for key, value in overrides.items()})
     return config
 
 
