@@ -30,6 +30,26 @@ class Normalizer:
         this read's ``FrameError``s (what ``FrameParser.take_errors()`` would return)."""
     def finish(self) -> list[FrameError]:
         """``FrameParser.finish()``: the ``truncated-frame`` error of a half-read frame, if any."""
+    def take_sequence_anomalies(self) -> list[tuple[str, str]]:
+        """``(kind, Event-Sequence)`` per anomaly ``SequenceWatch.observe`` would report ("core-change",
+        "regression"), in stream order, since the last call (drained).
+
+        Every ``text/event-json`` body that decodes is observed before it is normalized, through
+        ``feed()`` and ``normalize_json()`` alike, also when it then raises ``NormalizeError``; one that
+        raises ``EslDecodeError`` is not. Values are read as ``EslEvent.get()`` returns them."""
+    @property
+    def sequence_core_uuid(self) -> str | None:
+        """``SequenceWatch.core_uuid``"""
+    @property
+    def sequence_last(self) -> int:
+        """``SequenceWatch.last`` (-1 before the first observed sequence)"""
+    @property
+    def sequence_skipped(self) -> int:
+        """``SequenceWatch.skipped``: sequence numbers jumped over"""
+    @property
+    def last_event_timestamp(self) -> str | None:
+        """The raw ``Event-Date-Timestamp`` (``event.get()``) of the newest decoded event-json body
+        that had one (normalized or raising alike); None before any."""
     @property
     def last_seen(self) -> tuple[str | None, str, int] | None: ...
     def state_snapshot(self) -> dict[str, Any]: ...

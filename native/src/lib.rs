@@ -13,6 +13,7 @@ mod node_events;
 mod normalize;
 mod ordmap;
 mod pyfmt;
+mod seqwatch;
 mod sink;
 mod values;
 
@@ -32,6 +33,8 @@ use ordmap::OrdMap;
 struct Normalizer {
     core: Core,
     framer: frames::Framer,
+    /// `SequenceWatch` + the newest `Event-Date-Timestamp` of every decoded event-json body.
+    watch: seqwatch::Watch,
 }
 
 fn tenant_map(py: Python<'_>, what: Option<&Bound<'_, PyDict>>) -> PyResult<HashMap<String, String>> {
@@ -125,6 +128,7 @@ impl Normalizer {
                 last_seen: None,
             },
             framer: frames::Framer::default(),
+            watch: seqwatch::Watch::default(),
         })
     }
 
@@ -138,13 +142,13 @@ impl Normalizer {
     /// `Frame` as is, then the `FrameError`s of this read.
     fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
         let mut outs = Vec::new();
-        let Normalizer { core, framer } = self;
+        let Normalizer { core, framer, watch } = self;
         framer.feed(py, data, &mut outs, &mut |head, body| {
             let headers = match head {
                 frames::Head2::Event(digits, ctype) => {
                     let headers = || frames::event_headers(py, digits, ctype);
                     return Ok(if ctype == "text/event-json" {
-                        event_item(core, py, body, || frames::make_frame(py, &headers()?, body))?
+                        event_item(core, watch, py, body, || frames::make_frame(py, &headers()?, body))?
                     } else {
                         frames::make_frame(py, &headers()?, body)?
                     }
@@ -157,7 +161,7 @@ impl Normalizer {
                 None => false,
             };
             if is_json {
-                Ok(event_item(core, py, body, || frames::make_frame(py, &headers, body))?.unbind())
+                Ok(event_item(core, watch, py, body, || frames::make_frame(py, &headers, body))?.unbind())
             } else {
                 Ok(frames::make_frame(py, &headers, body)?.unbind())
             }
@@ -170,6 +174,40 @@ impl Normalizer {
         let mut outs = Vec::new();
         self.framer.finish(py, &mut outs)?;
         self.items(py, outs)
+    }
+
+    /// The sequence anomalies seen since the last call, in order: [(kind, Event-Sequence)], kind
+    /// "core-change" or "regression" (`SequenceWatch.observe`).
+    fn take_sequence_anomalies<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (kind, seq) in self.watch.anomalies.drain(..) {
+            list.append(PyTuple::new(py, [PyString::new(py, kind), PyString::new(py, &seq)])?)?;
+        }
+        Ok(list)
+    }
+
+    /// `SequenceWatch.core_uuid`
+    #[getter]
+    fn sequence_core_uuid(&self) -> Option<&str> {
+        self.watch.core_uuid.as_deref()
+    }
+
+    /// `SequenceWatch.last` (-1 before the first observed sequence)
+    #[getter]
+    fn sequence_last<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.watch.last.to_py(py)
+    }
+
+    /// `SequenceWatch.skipped`
+    #[getter]
+    fn sequence_skipped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.watch.skipped.to_py(py)
+    }
+
+    /// The `Event-Date-Timestamp` text of the newest decoded event-json body that had one.
+    #[getter]
+    fn last_event_timestamp(&self) -> Option<&str> {
+        self.watch.last_ts.as_deref()
     }
 
     /// (node, Core-UUID, Event-Date-Timestamp µs) of the last mapped event.
@@ -316,8 +354,15 @@ impl Normalizer {
     }
 }
 
-fn normalize_body<'py>(core: &mut Core, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyList>> {
+fn normalize_body<'py>(
+    core: &mut Core,
+    watch: &mut seqwatch::Watch,
+    py: Python<'py>,
+    body: &[u8],
+) -> PyResult<Bound<'py, PyList>> {
     let h = json::decode(py, body)?;
+    // What the ingest pipeline observes of every decoded event, before it is normalized.
+    watch.see(&h);
     match core.normalize(&h) {
         Ok(out) => {
             let list = PyList::empty(py);
@@ -337,11 +382,12 @@ fn normalize_body<'py>(core: &mut Core, py: Python<'py>, body: &[u8]) -> PyResul
 /// The normalized list, or `(frame, exception)` when it raised.
 fn event_item<'py>(
     core: &mut Core,
+    watch: &mut seqwatch::Watch,
     py: Python<'py>,
     body: &[u8],
     frame: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    match normalize_body(core, py, body) {
+    match normalize_body(core, watch, py, body) {
         Ok(list) => Ok(list.into_any()),
         Err(e) => Ok(PyTuple::new(py, [frame()?, e.into_value(py).into_bound(py).into_any()])?.into_any()),
     }
@@ -349,7 +395,7 @@ fn event_item<'py>(
 
 impl Normalizer {
     fn normalize_body<'py>(&mut self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        normalize_body(&mut self.core, py, body)
+        normalize_body(&mut self.core, &mut self.watch, py, body)
     }
 
     fn event_item<'py>(
@@ -358,7 +404,7 @@ impl Normalizer {
         body: &[u8],
         frame: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        event_item(&mut self.core, py, body, frame)
+        event_item(&mut self.core, &mut self.watch, py, body, frame)
     }
 
     fn items<'py>(&mut self, py: Python<'py>, outs: Vec<frames::Out>) -> PyResult<Bound<'py, PyList>> {
