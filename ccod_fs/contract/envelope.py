@@ -21,16 +21,35 @@ SCHEMA_VERSION = 1
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
 
 
+# What the store holds: DateTime64(3) columns (UInt64 epoch ms on ClickHouse 18.16) take no
+# instant before the epoch, and DateTime64 ends in 2299. An event outside is invalid (a dead
+# letter), never an insert that fails forever.
+UTC_MS_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+UTC_MS_MAX = datetime(2299, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+UTC_MS_MIN_EPOCH_MS = 0
+UTC_MS_MAX_EPOCH_MS = 10_413_791_999_999  # UTC_MS_MAX in epoch milliseconds
+SCHEMA_VERSION_MAX = 255  # events_raw.schema_version is UInt8
+EVENT_SEQUENCE_MAX = 2**64 - 1  # events_raw.source_sequence is UInt64
+
+_OUT_OF_RANGE = "timestamp must be within 1970-01-01T00:00:00.000Z .. 2299-12-31T23:59:59.999Z (the store's range)"
+
+
 def _to_utc_ms(value: datetime) -> datetime:
-    """Normalise to timezone-aware UTC with millisecond precision (the contract's grain)."""
+    """Normalise to timezone-aware UTC with millisecond precision (the contract's grain), within the store's range."""
     if value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (UTC)")
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=(value.microsecond // 1000) * 1000)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00: beyond any datetime, so beyond the range
+        raise ValueError(_OUT_OF_RANGE) from None
+    value = value.replace(microsecond=(value.microsecond // 1000) * 1000)
+    if not UTC_MS_MIN <= value <= UTC_MS_MAX:
+        raise ValueError(_OUT_OF_RANGE)
+    return value
 
 
 UtcMs = Annotated[datetime, AfterValidator(_to_utc_ms)]
-"""A UTC timestamp truncated to milliseconds."""
+"""A UTC timestamp truncated to milliseconds, within [UTC_MS_MIN, UTC_MS_MAX]."""
 
 TenantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -54,7 +73,7 @@ class Source(BaseModel):
     node: str | None = Field(default=None, description="FreeSWITCH node (FreeSWITCH-Switchname) the event is about")
     core_uuid: str | None = Field(default=None, description="FreeSWITCH Core-UUID (changes on every restart)")
     event_sequence: int | None = Field(
-        default=None, ge=0, description="FreeSWITCH Event-Sequence: per-core, totally ordered"
+        default=None, ge=0, le=EVENT_SEQUENCE_MAX, description="FreeSWITCH Event-Sequence: per-core, totally ordered"
     )
 
 
@@ -65,9 +84,12 @@ class Envelope(BaseModel):
 
     event_id: uuid.UUID = Field(description="stable idempotency key")
     type: str = Field(description="event type, e.g. call.queued")
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION_MAX)
     tenant_id: TenantId
-    occurred_at: UtcMs = Field(description="when it happened, UTC, millisecond precision")
+    occurred_at: UtcMs = Field(
+        description="when it happened, UTC, millisecond precision; every contract timestamp lies within "
+        "1970-01-01T00:00:00.000Z .. 2299-12-31T23:59:59.999Z"
+    )
     source: Source
     call_id: str | None = Field(default=None, description="the caller leg's UUID, shared by all legs of a call")
     agent_id: str | None = None

@@ -70,10 +70,13 @@ def _second_ms(m: re.Match[str]) -> int:
 
 _ts_cache: dict[str, int] = {}
 _CACHE_MAX = 200_000
+_MS_MIN = envelope_module.UTC_MS_MIN_EPOCH_MS
+_MS_MAX = envelope_module.UTC_MS_MAX_EPOCH_MS
 
 
 def ts_ms(value: Any) -> int:
-    """Canonical UTC ISO-8601 text -> epoch ms (truncated, like the contract), or Reject.
+    """Canonical UTC ISO-8601 text -> epoch ms (truncated, like the contract), or Reject (also for
+    an instant outside the contract's range, ``UTC_MS_MIN``..``UTC_MS_MAX``).
 
     Accepted texts are memoised whole: the events of one call repeat their timestamps
     (``occurred_at``, ``joined_at``, ``answered_at`` ...), and a dict hit is ~20x cheaper than
@@ -96,6 +99,8 @@ def ts_ms(value: Any) -> int:
         _second_ms_cache[second] = base
     frac = m[7]
     ms = base + int((frac + "00")[:3]) if frac else base
+    if not _MS_MIN <= ms <= _MS_MAX:  # outside the contract's (the store's) range: pydantic rejects it
+        raise Reject
     if len(_ts_cache) > _CACHE_MAX:
         _ts_cache.clear()
     _ts_cache[value] = ms

@@ -1,10 +1,12 @@
 """The contract's event models as plain data for the native sink decoder (``ccod_fs_native``).
 
 Walks the pydantic models the way :mod:`ccod_fs.sink.fastcheck` compiles them, so both fast
-paths mirror the same contract and nothing is hand-copied into Rust. Per field a 14-tuple:
+paths mirror the same contract and nothing is hand-copied into Rust. Per field a 15-tuple:
 ``(name, kind, nullable, required, default, literals, nested, ge, gt, le, lt, min_len, max_len,
-tenant_pattern)`` with kind one of str/int/bool/ts/uuid/lit/model. A model using anything else
-is left out: its events always go to the Python path.
+tenant_pattern, ts_range)`` with kind one of str/int/bool/ts/uuid/lit/model and ``ts_range`` the
+contract's timestamp range in epoch ms ``(min, max)`` for a ``ts`` field (else None); a build
+that predates the range wants 14-tuples and is refused (the Python path decodes). A model using
+anything else is left out: its events always go to the Python path.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from ccod_fs.sink.fastcheck import Unsupported, _unwrap
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # the one str pattern the native check knows
 
 FieldSpec = tuple[Any, ...]
+
+# every contract timestamp (UtcMs) lies within this range, in epoch ms: what DateTime64(3) holds
+TS_RANGE = (envelope_module.UTC_MS_MIN_EPOCH_MS, envelope_module.UTC_MS_MAX_EPOCH_MS)
 
 
 def _constraints(tp: Any, metadata: list[Any]) -> tuple[dict[str, int | None], bool, bool]:
@@ -91,7 +96,8 @@ def model_spec(model: type[BaseModel]) -> list[FieldSpec]:
         if default is not None and type(default) not in (str, int, bool):
             raise Unsupported(f"{model.__name__}.{name} default")
         out.append((name, kind, nullable, required, default, literals, nested, bounds["ge"], bounds["gt"],
-                    bounds["le"], bounds["lt"], bounds["min_len"], bounds["max_len"], tenant))
+                    bounds["le"], bounds["lt"], bounds["min_len"], bounds["max_len"], tenant,
+                    TS_RANGE if kind == "ts" else None))
     return out
 
 

@@ -42,7 +42,12 @@ def mutations(d: dict[str, Any]) -> list[dict[str, Any]]:
                              "2026-02-30T09:00:00Z", "2026-03-01T24:00:00Z", 1772355600,
                              "\u0662\u0660\u0662\u0666-03-01T09:00:00Z", "\uff12\uff10\uff12\uff16-03-01T09:00:00Z",
                              "6F1D3C2E-8A4B-5C6D-9E0F-1A2B3C4D5E6F", "6f1d3c2e8a4b5c6d9e0f1a2b3c4d5e6f",
-                             "abc\n", "a" * 65, "caller", "answered", "-tenant"]
+                             "abc\n", "a" * 65, "caller", "answered", "-tenant",
+                             # the store's range: ints and instants at and beyond what the columns hold
+                             255, 256, 2**64 - 1, "1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z",
+                             "1969-12-31T23:59:59.999999+00:00", "2299-12-31T23:59:59.999999Z",
+                             "2300-01-01T00:00:00Z", "2300-01-01T00:00:00.000+00:00", "0001-01-01T00:00:00Z",
+                             "9999-12-31T23:59:59.999999Z", "2299-12-31T23:00:00-01:00"]
     for key in list(d):
         for v in bad_values:
             m = copy.deepcopy(d)
@@ -60,7 +65,7 @@ def mutations(d: dict[str, Any]) -> list[dict[str, Any]]:
         del m["payload"][key]
         out.append(m)
     for key in list(d.get("source") or {}):
-        for v in bad_values[:10]:
+        for v in [*bad_values[:10], 2**63, 2**64 - 1]:
             m = copy.deepcopy(d)
             m["source"][key] = v
             out.append(m)
@@ -99,8 +104,21 @@ def test_fast_path_never_accepts_what_pydantic_rejects() -> None:
     assert accepted > 100 and rejected_by_both > 1000  # both branches were exercised
 
 
+@pytest.mark.parametrize("text", [
+    "1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00Z", "2300-01-01T00:00:00Z",
+    "2300-01-01T00:00:00.000001Z", "9999-12-31T23:59:59.999Z",
+])
+def test_timestamps_outside_the_contract_range_are_rejected(text: str) -> None:
+    with pytest.raises(Reject):
+        ts_ms(text)
+    with pytest.raises(Reject):  # not memoised either
+        ts_ms(text)
+
+
 @pytest.mark.parametrize(("text", "ms"), [
     ("1970-01-01T00:00:00Z", 0),
+    ("1970-01-01T00:00:00.000999+00:00", 0),
+    ("2299-12-31T23:59:59.999999Z", 10_413_791_999_999),
     ("2026-03-01T09:00:00.250Z", 1772355600250),
     ("2026-03-01T09:00:00.250999+00:00", 1772355600250),
     ("2024-02-29T23:59:59.9Z", 1709251199900),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -316,6 +317,11 @@ BAD_TIMES = [
     "1969-12-31T23:59:59.999Z", "1900-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2026-03-01T09:00:00.Z",
     "\u0662\u0660\u0662\u0666-03-01T09:00:00Z", "\uff12\uff10\uff12\uff16-03-01T09:00:00Z", "2026-03-01T09:00:00Z\n",
     " 2026-03-01T09:00:00Z", "+2026-03-01T09:00:00Z", "2026-3-1T09:00:00Z", "", "Z", 1772355600, 1772355600.5,
+    # the contract's (the store's) range: 1970-01-01T00:00:00.000Z .. 2299-12-31T23:59:59.999Z
+    "1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000999Z", "1970-01-01T00:00:00+00:00", "1969-12-31T23:59:59.9999Z",
+    "1969-12-31T23:59:59.999999+00:00", "1900-01-01T00:00:00Z", "2299-12-31T23:59:59.999Z",
+    "2299-12-31T23:59:59.999999Z", "2299-12-31T23:59:59.999+00:00", "2300-01-01T00:00:00Z", "2300-01-01T00:00:00.000Z",
+    "2300-01-01T00:00:00+00:00", "2299-12-31T23:00:00-01:00", "9999-12-31T23:00:00-05:00", 0, -1, 10_413_792_000,
 ]
 BAD_IDS = [
     "6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f", "6F1D3C2E-8A4B-5C6D-9E0F-1A2B3C4D5E6F", "6f1d3c2e8a4b5c6d9e0f1a2b3c4d5e6f",
@@ -324,7 +330,8 @@ BAD_IDS = [
     "6f1d3c2e_8a4b_5c6d_9e0f_1a2b3c4d5e6f",
     "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "",
 ]
-INTS = [0, 1, -1, 2, 255, 256, 2**31, 2**32 - 1, 2**32, 2**32 + 5, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1, -(2**63)]
+INTS = [0, 1, -1, 2, 255, 256, 2**31, 2**32 - 1, 2**32, 2**32 + 5, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1, -(2**63),
+        2**64, 2**70, -(2**63) - 1]  # beyond 64 bits: orjson cannot read them, pydantic can
 TEXTS = [
     "", "x", "é", "\u00e9\u0301", "😀", "a\nb", "\x00", "\x1f\x7f", "\u2028\u2029", "\ufeff", "\\", "\"q\"", "a" * 64,
     "a" * 65, "tenant-1", "-tenant", "_t", "t.e-n_t", "tenant!", "t\u0131", "caller", "agent", "answered", "inbound",
@@ -397,6 +404,14 @@ def mutate(d: dict[str, Any], rng: random.Random) -> None:
         target[key], target[other] = target.get(other), target.get(key)
 
 
+def dumps(d: dict[str, Any]) -> bytes:
+    """orjson's bytes; the stdlib's for an int beyond 64 bits (orjson cannot write it, pydantic reads it)."""
+    try:
+        return orjson.dumps(d)
+    except TypeError:
+        return json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def fuzz_values(seed: int, n: int) -> list[bytes | None]:
     rng = random.Random(seed)
     base = [orjson.loads(v) for v in synthetic_values() + capture_values()[:300] + simulated_values()[:600]]
@@ -406,10 +421,7 @@ def fuzz_values(seed: int, n: int) -> list[bytes | None]:
         d["event_id"] = f"{i:08x}-0000-4000-8000-{seed:012x}"  # every row visible (no accidental dedupe)
         for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
             mutate(d, rng)
-        try:
-            blob = orjson.dumps(d)
-        except TypeError:
-            blob = b"{}"
+        blob = dumps(d)
         r = rng.random()
         if r < 0.12:
             blob = bad_json(blob, rng)
@@ -450,7 +462,7 @@ def test_fuzz_with_duplicate_ids() -> None:
         d = copy.deepcopy(rng.choice(base))
         if rng.random() < 0.5:
             mutate(d, rng)
-        values.append(orjson.dumps(d))
+        values.append(dumps(d))
     seen = assert_parity([values[:1500], values[1500:]])
     assert seen["events"] > 2_000 and seen["rows"] < seen["events"]
 
@@ -498,3 +510,54 @@ def test_edge_values_of_the_json_reader() -> None:
         fresh.append(v.replace(d["event_id"].encode(), f"{i:08x}{d['event_id'][8:]}".encode()))
     seen = assert_parity([fresh])
     assert seen["fast"] >= 12 and seen["handed_back"] >= 20, seen
+
+
+def test_the_store_range_edges_natively_as_in_python() -> None:
+    """Ints and timestamps at and beyond what the columns hold (UInt8 schema_version, UInt64 sequence,
+    DateTime64(3) / UInt64-ms times): the native decoder takes exactly what fastcheck takes, and the
+    values beyond are dead letters on both paths (not rows, whose insert would fail forever)."""
+    in_range = ["1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000999Z", "1970-01-01T00:00:00+00:00",
+                "2299-12-31T23:59:59.999Z", "2299-12-31T23:59:59.999999Z", "2299-12-31T23:59:59.999+00:00"]
+    beyond = ["1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.9999+00:00", "0001-01-01T00:00:00Z",
+              "2300-01-01T00:00:00Z", "2300-01-01T00:00:00.000+00:00", "9999-12-31T23:59:59.999999Z"]
+    values: list[bytes | None] = []
+    expect_dead = 0
+    for i, v in enumerate(synthetic_values()[:60]):
+        d = orjson.loads(v)
+        keys = [("occurred_at", None)] + [(k, "payload") for k, x in d["payload"].items() if k.endswith("_at") and x]
+        for j, (key, where) in enumerate(keys):
+            for n, ts in enumerate(in_range + beyond):
+                e = copy.deepcopy(d)
+                (e[where] if where else e)[key] = ts
+                e["event_id"] = f"{i:08x}-{j:04x}-4{n:03x}-8000-00000000cccc"
+                values.append(orjson.dumps(e))
+                expect_dead += ts in beyond
+    d = orjson.loads(synthetic_values()[0])
+    ints = [("schema_version", 255, True), ("schema_version", 256, False), ("schema_version", 2**64 - 1, False),
+            ("event_sequence", 2**64 - 1, True), ("event_sequence", 2**64, False), ("event_sequence", 2**64 + 7, False)]
+    for n, (key, v, valid) in enumerate(ints):
+        e = copy.deepcopy(d)
+        (e["source"] if key == "event_sequence" else e)[key] = v
+        e["event_id"] = f"ffff{n:04x}-0000-4000-8000-00000000cccc"
+        values.append(dumps(e))
+        expect_dead += not valid
+    seen = assert_parity([values[:500], values[500:]])
+    assert seen["dead"] == expect_dead > 300 and seen["events"] == len(values) - expect_dead
+    assert seen["fast"] == len(values) - expect_dead  # every value in range is fast-checked, natively too
+
+
+def test_a_spec_without_the_timestamp_range_is_refused() -> None:
+    """The native check cannot drop the contract's timestamp range: a spec without it (or a build that
+    predates it, which wants 14-tuples) is refused, and the sink decodes on the Python path."""
+    from ccod_fs.sink import rows
+
+    specs = event_specs()
+    assert all(f[14] == (0, 10_413_791_999_999) for f in specs["call.answered"] if f[1] == "ts")
+    tables = {t: list(c) for t, c in TABLES.items()}
+    facts = {t: list(cols) for t, (cols, _fn) in rows._FACTS.items()}
+    native_rows._native.SinkSchema(specs, tables, facts)
+    no_range = {t: [(*f[:14], None) for f in spec] for t, spec in specs.items()}
+    with pytest.raises(ValueError, match="range"):
+        native_rows._native.SinkSchema(no_range, tables, facts)
+    with pytest.raises(ValueError, match="15-tuple"):
+        native_rows._native.SinkSchema({t: [f[:14] for f in spec] for t, spec in specs.items()}, tables, facts)

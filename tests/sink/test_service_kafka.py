@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 import uuid
@@ -207,3 +209,75 @@ def test_clickhouse_down_pauses_retries_and_loses_nothing(kafka, tmp_path, pipel
         client.close()
     finally:
         server.close()
+
+
+def _with(value: bytes, event_id: str, **over: Any) -> bytes:
+    """A record value with fields replaced (``payload.x`` / ``source.x``), as JSON (ints beyond 64 bits too)."""
+    d = orjson.loads(value)
+    d["event_id"] = event_id
+    for key, v in over.items():
+        where, _, name = key.rpartition("__")
+        (d[where] if where else d)[name] = v
+    return json.dumps(d, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("decoder", ["native", "python"])
+def test_values_the_columns_cannot_hold_are_dead_letters_not_a_batch_retried_forever(
+        kafka, native: NativeClient, monkeypatch: pytest.MonkeyPatch, decoder: str) -> None:
+    """Regression: schema_version > 255 (UInt8), event_sequence >= 2**64 (UInt64) and times outside
+    1970 .. 2299 (UInt64 epoch ms on 18.16) used to pass validation and fail their batch's insert,
+    retried forever. Now they are dead letters and the rest of the batch is written at once; the
+    values at the edges of the ranges are written as they are."""
+    monkeypatch.setenv("CCOD_FS_SINK_DECODER", decoder)
+    migrate(native)
+    evs = calls_fixture()[:30]
+    valid = [serialize_event(e) for e in evs]
+    by_type = {e.type: v for e, v in zip(evs, valid, strict=True)}
+    offered, answered, ended = by_type["call.offered"], by_type["call.answered"], by_type["call.ended"]
+    ids = iter(f"{n:08x}-0000-4000-8000-00000000dddd" for n in range(100))
+    poison = {
+        next(ids): ("schema_version", _with(offered, "", schema_version=256)),
+        next(ids): ("event_sequence", _with(offered, "", source__event_sequence=2**64)),
+        next(ids): ("occurred_at", _with(offered, "", occurred_at="1969-12-31T23:59:59.999Z")),
+        next(ids): ("occurred_at", _with(offered, "", occurred_at="2300-01-01T00:00:00Z")),
+        next(ids): ("answered_at", _with(answered, "", payload__answered_at="2300-01-01T00:00:00.000+00:00")),
+        next(ids): ("ended_at", _with(ended, "", payload__ended_at="1900-01-01T00:00:00Z")),
+    }
+    poison = {eid: (field, _with(v, eid)) for eid, (field, v) in poison.items()}
+    max_ms = 10_413_791_999_999  # 2299-12-31T23:59:59.999Z
+    edges = {
+        next(ids): _with(offered, "", schema_version=255, source__event_sequence=2**64 - 1),
+        next(ids): _with(offered, "", occurred_at="1970-01-01T00:00:00Z"),
+        next(ids): _with(answered, "", occurred_at="2299-12-31T23:59:59.999999Z",
+                         payload__answered_at="2299-12-31T23:59:59.999Z"),
+    }
+    edges = {eid: _with(v, eid) for eid, v in edges.items()}
+    values = valid[:10] + [v for _f, v in poison.values()] + list(edges.values()) + valid[10:]
+    produce(kafka, values)
+    service = make_service(kafka, Sink(native), "poison")
+    assert service.decoder == decoder
+    run_until(service, lambda: service.stats["events"] + service.stats["dead_letters"] >= len(values), timeout=45)
+
+    assert service.stats["retries"] == 0, "a batch was retried: something reached ClickHouse that it cannot hold"
+    assert service.stats["dead_letters"] == len(poison) and service.stats["events"] == len(valid) + len(edges)
+    assert committed(kafka, "poison") == len(values)
+    raw = native.query("SELECT toString(event_id) AS id, schema_version, source_sequence, occurred_at "
+                       "FROM events_raw FINAL")
+    assert {r["id"] for r in raw} == {str(e.event_id) for e in evs} | set(edges)
+    got = {r["id"]: r for r in raw}
+    ids_ = list(edges)
+    assert (got[ids_[0]]["schema_version"], got[ids_[0]]["source_sequence"]) == (255, 2**64 - 1)
+    assert got[ids_[1]]["occurred_at"] == 0 and got[ids_[2]]["occurred_at"] == max_ms
+    answered_at = native.query(f"SELECT answered_at FROM calls_partial WHERE toString(event_id) = '{ids_[2]}'")
+    assert answered_at == [{"answered_at": max_ms}]
+
+    dlq = KafkaConsumer(kafka.dead_letter_topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
+                        consumer_timeout_ms=5_000)
+    letters = [orjson.loads(m.value) for m in dlq]
+    dlq.close()
+    assert len(letters) == len(poison)
+    for letter in letters:
+        assert (letter["reason"], letter["stage"]) == ("invalid-event", "sink-validate")
+        eid = json.loads(base64.b64decode(letter["raw_b64"]))["event_id"]  # stdlib: ints beyond 64 bits
+        assert poison[eid][0] in letter["detail"], letter
+    assert {json.loads(base64.b64decode(d["raw_b64"]))["event_id"] for d in letters} == set(poison)

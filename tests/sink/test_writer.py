@@ -130,3 +130,46 @@ def test_native_block_encoder_writes_what_the_driver_writes(native) -> None:
     assert [str(r["id"]) for r in encoded] == data["id"]
     assert [r["ns"] for r in encoded] == [None, "", "ünï"]
     assert encoded[2]["u64"] == 2**64 - 1 and encoded[0]["i64"] == -(2**63)
+
+
+def _edge_events() -> list:
+    """Events at the edges of what the contract admits: the store must hold every one of them."""
+    from ccod_fs.contract.envelope import UTC_MS_MAX, UTC_MS_MIN
+    from ccod_fs.contract.events import AgentStatusChanged, CallAnswered, CallOffered
+
+    f = EventFactory()
+    out = []
+    for i, at in enumerate((UTC_MS_MIN, UTC_MS_MAX)):
+        offered = f.make(CallOffered, tenant="acme", at=at, call_id=f"e{i}")
+        source = offered.source.model_copy(update={"event_sequence": 2**64 - 1})
+        out.append(offered.model_copy(update={"schema_version": 255, "source": source}))
+        out.append(f.make(CallAnswered, tenant="acme", at=at, call_id=f"e{i}", queue="q", agent="a", answered_at=at,
+                          joined_at=UTC_MS_MIN, called_at=UTC_MS_MAX))
+        out.append(f.make(AgentStatusChanged, tenant="acme", at=at, agent_id="a", status="Available"))
+    return out
+
+
+def test_the_edges_of_the_contract_fit_the_modern_columns(chdb) -> None:
+    migrate(chdb)
+    evs = _edge_events()
+    Sink(chdb).write_events(evs)
+    raw = chdb.query("SELECT toUnixTimestamp64Milli(occurred_at) AS ms, schema_version AS v, source_sequence AS s "
+                     "FROM events_raw WHERE type = 'call.offered' ORDER BY ms")
+    # the insert holds both edges; the 1970 rows are past the tables' retention TTL at once (as any old row)
+    assert [(int(r["ms"]), int(r["v"]), int(r["s"])) for r in raw] == [(10_413_791_999_999, 255, 2**64 - 1)]
+    answered = chdb.query("SELECT toUnixTimestamp64Milli(answered_at) AS ms FROM calls_partial "
+                          "WHERE type = 'call.answered'")
+    assert [int(r["ms"]) for r in answered] == [10_413_791_999_999]
+    assert chdb.query("SELECT count() AS n FROM agent_state_changes")[0]["n"] == 1
+
+
+def test_the_edges_of_the_contract_fit_the_legacy_columns(native) -> None:
+    migrate(native)
+    evs = _edge_events()
+    Sink(native).write_events(evs)
+    raw = native.query("SELECT occurred_at, schema_version, source_sequence FROM events_raw "
+                       "WHERE type = 'call.offered' ORDER BY occurred_at")
+    assert raw == [{"occurred_at": 0, "schema_version": 255, "source_sequence": 2**64 - 1},
+                   {"occurred_at": 10_413_791_999_999, "schema_version": 255, "source_sequence": 2**64 - 1}]
+    answered = native.query("SELECT answered_at FROM calls_partial WHERE type = 'call.answered' ORDER BY answered_at")
+    assert answered == [{"answered_at": 0}, {"answered_at": 10_413_791_999_999}]

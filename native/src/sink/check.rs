@@ -1,6 +1,7 @@
 //! Validation of a parsed event against its model, deciding exactly as the general check of
 //! `ccod_fs.sink.fastcheck` does (which the full-shape check equals): extra keys, missing
-//! required fields, nulls, exact JSON types, constraints, canonical UUIDs and `...Z` timestamps.
+//! required fields, nulls, exact JSON types, constraints, canonical UUIDs and `...Z` timestamps
+//! within the contract's range.
 //! The result is the event's fields in model order, defaults filled, timestamps as epoch ms.
 
 use std::borrow::Cow;
@@ -67,7 +68,14 @@ where
             Ok(Value::Int(i))
         }
         (Kind::Bool, Value::Bool(b)) => Ok(Value::Bool(*b)),
-        (Kind::Ts, Value::Str(s)) => ts_ms(s).map(|ms| Value::Int(ms as i128)).ok_or(Reject),
+        (Kind::Ts, Value::Str(s)) => {
+            // the contract's range (epoch ms, inclusive): what a DateTime64(3) / UInt64-ms column holds
+            let ms = ts_ms(s).ok_or(Reject)?;
+            if f.ts_range.is_some_and(|(lo, hi)| ms < lo || ms > hi) {
+                return Err(Reject);
+            }
+            Ok(Value::Int(ms as i128))
+        }
         (Kind::Uuid, Value::Str(s)) if is_uuid(s) => Ok(Value::Str(s.clone())),
         (Kind::Lit(allowed), Value::Str(s)) if allowed.iter().any(|a| a == s) => Ok(Value::Str(s.clone())),
         (Kind::Model(m), Value::Obj(items)) => Ok(Value::Obj(check_model(m, items)?)),

@@ -1,6 +1,7 @@
 //! The contract's models as plain data (built in Python from the pydantic models by
 //! `ccod_fs.sink.native_spec`, so the contract stays the single source): per field its kind,
-//! nullability, default and constraints, exactly what `ccod_fs.sink.fastcheck` compiles.
+//! nullability, default and constraints, exactly what `ccod_fs.sink.fastcheck` compiles, and
+//! per `ts` field the contract's timestamp range in epoch ms (the store's DateTime64 range).
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -31,6 +32,8 @@ pub struct Field {
     pub min_len: Option<usize>,
     pub max_len: Option<usize>,
     pub tenant: bool,
+    /// `ts` fields: the contract's range, epoch ms, inclusive.
+    pub ts_range: Option<(i64, i64)>,
 }
 
 pub struct Model {
@@ -55,7 +58,7 @@ fn opt_int(v: Bound<'_, PyAny>) -> PyResult<Option<i128>> {
     if v.is_none() {
         Ok(None)
     } else {
-        Ok(Some(v.extract::<i64>()? as i128))
+        Ok(Some(v.extract::<i128>()?)) // up to u64::MAX (event_sequence's UInt64 column)
     }
 }
 
@@ -64,8 +67,8 @@ pub fn model_of(spec: &Bound<'_, PyAny>) -> PyResult<Model> {
     for item in spec.try_iter()? {
         let item = item?;
         let t = item.cast::<PyTuple>()?;
-        if t.len() != 14 {
-            return Err(PyValueError::new_err("a sink spec field is a 14-tuple"));
+        if t.len() != 15 {
+            return Err(PyValueError::new_err("a sink spec field is a 15-tuple"));
         }
         let kind_name: String = t.get_item(1)?.extract()?;
         let kind = match kind_name.as_str() {
@@ -78,6 +81,9 @@ pub fn model_of(spec: &Bound<'_, PyAny>) -> PyResult<Model> {
             "model" => Kind::Model(model_of(&t.get_item(6)?)?),
             other => return Err(PyValueError::new_err(format!("unknown field kind {other}"))),
         };
+        if matches!(kind, Kind::Ts) && t.get_item(14)?.is_none() {
+            return Err(PyValueError::new_err("a ts field of the sink spec needs its range"));
+        }
         let min_len = t.get_item(11)?;
         let max_len = t.get_item(12)?;
         fields.push(Field {
@@ -93,6 +99,7 @@ pub fn model_of(spec: &Bound<'_, PyAny>) -> PyResult<Model> {
             min_len: if min_len.is_none() { None } else { Some(min_len.extract()?) },
             max_len: if max_len.is_none() { None } else { Some(max_len.extract()?) },
             tenant: t.get_item(13)?.extract()?,
+            ts_range: t.get_item(14)?.extract()?,
         });
     }
     Ok(Model { fields })
