@@ -1,7 +1,8 @@
 """Inbound Event Socket connection: greenswitch for connect/auth/commands, our framing for reads.
 
-With ``on_json_body``, ``text/event-json`` bodies go to it undecoded (the ingest's native core
-decodes them); every other frame is handled here.
+The ingest swaps the parser for its native reader (``parser=``), which keeps event frames for
+itself and hands every other frame back; or, with ``on_json_body``, ``text/event-json`` bodies go
+to that handler undecoded. Every other frame is handled here.
 
 greenswitch's reader URL-decodes whole frames and stops on ``text/event-json``
 bodies, so :meth:`EslConnection.receive_events` replaces it with
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import greenswitch
 import structlog
 
 from ccod_fs.esl.decode import decode_event, is_event
-from ccod_fs.esl.errors import EslProtocolError
+from ccod_fs.esl.errors import EslProtocolError, FrameError
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.esl.frames import Frame, FrameParser
 
@@ -29,6 +31,16 @@ BodyHandler = Callable[[bytes], None]
 ErrorHandler = Callable[[EslProtocolError], None]
 
 READ_SIZE = 256 * 1024
+
+
+class FrameSource(Protocol):
+    """What the reader needs of a parser (:class:`FrameParser`, or the ingest's native reader)."""
+
+    def feed(self, data: bytes) -> list[Frame]: ...
+
+    def take_errors(self) -> list[FrameError]: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -50,6 +62,7 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         on_error: ErrorHandler,
         on_batch_end: Callable[[], None] | None = None,
         on_json_body: BodyHandler | None = None,
+        parser: FrameSource | None = None,
         timeout: float = 5.0,
     ) -> None:
         super().__init__(host, port, password, timeout=timeout)
@@ -57,7 +70,7 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         self._on_error = on_error
         self._on_batch_end = on_batch_end
         self._on_json_body = on_json_body
-        self.parser = FrameParser()
+        self.parser: FrameSource = parser or FrameParser()
         self.bytes_in = 0
         self.closed_reason: str | None = None
 

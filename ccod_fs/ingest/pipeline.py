@@ -7,7 +7,7 @@ publisher spools to disk and sends asynchronously.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -50,7 +50,10 @@ class SequenceWatch:
     def observe(self, core_uuid: str | None, sequence: str | None) -> str | None:
         if core_uuid is None or sequence is None or not sequence.isdigit():
             return None
-        seq = int(sequence)
+        try:
+            seq = int(sequence)
+        except ValueError:  # '²' passes isdigit() but not int(): not a sequence (the native watch agrees)
+            return None
         kind: str | None = None
         if core_uuid != self.core_uuid:
             kind = "core-change" if self.core_uuid is not None else None
@@ -107,13 +110,14 @@ class IngestPipeline:
         self.dead_lettered = 0
         self._last_ts = ""  # Event-Date-Timestamp of the newest event, parsed only when lag is read
         self._last_body = b""  # or the newest JSON body it is in, searched only when lag is read
+        self._native_ts: str | None = None  # the native reader's newest, as last taken over
         self._m_in = self.metrics.esl_events_in.labels(node)
         self._m_out = self.metrics.events_out.labels(node)
         self._synced_in = 0
         self._synced_out = 0
 
     def on_json_body(self, body: bytes) -> None:
-        """The hot path: one ``text/event-json`` frame body, not decoded in Python at all."""
+        """One ``text/event-json`` frame body, decoded by the normalizer (natively when built)."""
         self.events_in += 1
         kind = self.sequence.observe(_json_text(body, _CORE_UUID), _json_text(body, _SEQUENCE))
         if kind is not None:
@@ -121,13 +125,49 @@ class IngestPipeline:
         self._last_body = body
         try:
             items = self.normalizer.normalize_json(body)
-        except NormalizeError as exc:
-            self.dead_letter("normalize", exc.reason, exc.detail, body)
-            return
         except EslProtocolError as exc:
+            self.events_in -= 1  # not an event (the Python connection never hands such a frame on)
             self.on_error(exc)
             return
+        except Exception as exc:
+            self._normalize_failed(body, exc)
+            return
         self.publish_all(items)
+
+    # ---- the native reader's hooks (NativeEventReader: frames, decode and normalize in Rust) ----
+
+    def published_event(self, items: Published) -> None:
+        """An event-json frame the native core normalized: its (tenant, value) pairs."""
+        self.events_in += 1
+        self.publish_all(items)
+
+    def event_failed(self, body: bytes, exc: Exception) -> None:
+        """An event-json frame that raised: a decode error (not an event) or a normalize error."""
+        if isinstance(exc, EslProtocolError):
+            self.on_error(exc)
+            return
+        self.events_in += 1
+        self._normalize_failed(body, exc)
+
+    def watch_native_sequence(self, native: Any) -> None:
+        """After a native read: the anomalies of its sequence watch, its state, the newest timestamp."""
+        for kind, sequence in native.take_sequence_anomalies():
+            self._sequence_anomaly(kind, sequence)
+        watch = self.sequence
+        watch.core_uuid, watch.last, watch.skipped = (
+            native.sequence_core_uuid, native.sequence_last, native.sequence_skipped)
+        ts = native.last_event_timestamp
+        if ts is not None and ts != self._native_ts:  # only a new one: a plain event's may be newer
+            self._native_ts = self._last_ts = ts
+            self._last_body = b""
+
+    def _normalize_failed(self, raw: bytes, exc: Exception) -> None:
+        if isinstance(exc, NormalizeError):
+            self.dead_letter("normalize", exc.reason, exc.detail, raw)
+            return
+        # Not a NormalizeError: a gap in the normalizer's own checks. Dead-lettered, never a crash.
+        log.error("ingest.normalize_crashed", node=self.node, error=repr(exc)[:200])
+        self.dead_letter("normalize", "unexpected-error", repr(exc), raw)
 
     def on_event(self, event: EslEvent) -> None:
         """An event decoded in Python (``text/event-plain``)."""
@@ -140,9 +180,8 @@ class IngestPipeline:
             self._last_ts, self._last_body = ts, b""
         try:
             items = self.normalizer.normalize_event(event)
-        except NormalizeError as exc:
-            raw = orjson.dumps({"headers": event.headers, "body": event.body})
-            self.dead_letter("normalize", exc.reason, exc.detail, raw)
+        except Exception as exc:
+            self._normalize_failed(orjson.dumps({"headers": event.headers, "body": event.body}), exc)
             return
         self.publish_all(items)
 

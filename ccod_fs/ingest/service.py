@@ -15,6 +15,7 @@ import structlog
 
 from ccod_fs.esl.connection import EslConnection
 from ccod_fs.ingest.metrics import IngestMetrics
+from ccod_fs.ingest.native_reader import NativeEventReader
 from ccod_fs.ingest.node_lock import NodeLock
 from ccod_fs.ingest.node_normalizer import NodeNormalizer
 from ccod_fs.ingest.normalize import NormalizeError, Normalizer
@@ -69,6 +70,7 @@ class IngestService:
 
     def _connect(self) -> EslConnection:
         esl = self.settings.esl
+        native = self.normalizer.native
         conn = EslConnection(
             esl.host,
             esl.port,
@@ -77,6 +79,7 @@ class IngestService:
             on_error=self.pipeline.on_error,
             on_batch_end=self._after_read,
             on_json_body=self.pipeline.on_json_body,
+            parser=NativeEventReader(native, self.pipeline) if native is not None else None,
             timeout=esl.connect_timeout_s,
         )
         conn.connect()
