@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# The Rust twin of the normalizer (native/, PyO3 + maturin): needs cargo/rustc; rebuilt when its sources change.
+# The Rust hot paths (native/, PyO3 + maturin: ingest normalizer, sink decoder and column encoder): needs cargo/rustc; rebuilt when its sources change.
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SRC)
 	PATH="$$PATH:$$HOME/.cargo/bin" $(BIN)/python -m pip install -q --disable-pip-version-check ./native
 	touch $(NATIVE_STAMP)
