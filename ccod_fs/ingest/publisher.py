@@ -133,7 +133,7 @@ def check_topic(topic: object) -> None:
                          "'.', '_' and '-', not '.' or '..'")
 
 
-class _LibrdkafkaLog:
+class LibrdkafkaLog:
     """librdkafka's log lines (served by ``poll()``, on the caller's thread) as structlog events."""
 
     def __init__(self, client_id: str) -> None:
@@ -468,7 +468,7 @@ class DurablePublisher:
     def _new_producer(self) -> Producer:
         config = dict(self._producer_config)
         config["batch.size"] = self._batch_bytes
-        config.update(error_cb=self._on_error, stats_cb=self._on_stats, logger=_LibrdkafkaLog(self.client_id))
+        config.update(error_cb=self._on_error, stats_cb=self._on_stats, logger=LibrdkafkaLog(self.client_id))
         producer = Producer(config)  # does not wait for a broker: connecting is librdkafka's own business
         self._generation += 1
         self._producer_born = time.monotonic()
