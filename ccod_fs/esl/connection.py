@@ -1,8 +1,8 @@
 """Inbound Event Socket connection: greenswitch for connect/auth/commands, our framing for reads.
 
-The ingest swaps the parser for its native reader (``parser=``), which keeps event frames for
-itself and hands every other frame back; or, with ``on_json_body``, ``text/event-json`` bodies go
-to that handler undecoded. Every other frame is handled here.
+The ingest swaps the parser for its native reader (``parser=``), which keeps ``text/event-json``
+frames for itself (decoded and normalized natively) and hands every other frame back to be
+handled here.
 
 greenswitch's reader URL-decodes whole frames and stops on ``text/event-json``
 bodies, so :meth:`EslConnection.receive_events` replaces it with
@@ -27,7 +27,6 @@ from ccod_fs.esl.frames import Frame, FrameParser
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[EslEvent], None]
-BodyHandler = Callable[[bytes], None]
 ErrorHandler = Callable[[EslProtocolError], None]
 
 READ_SIZE = 256 * 1024
@@ -61,7 +60,6 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         on_event: EventHandler,
         on_error: ErrorHandler,
         on_batch_end: Callable[[], None] | None = None,
-        on_json_body: BodyHandler | None = None,
         parser: FrameSource | None = None,
         timeout: float = 5.0,
     ) -> None:
@@ -69,7 +67,6 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         self._on_event = on_event
         self._on_error = on_error
         self._on_batch_end = on_batch_end
-        self._on_json_body = on_json_body
         self.parser: FrameSource = parser or FrameParser()
         self.bytes_in = 0
         self.closed_reason: str | None = None
@@ -105,11 +102,8 @@ class EslConnection(greenswitch.InboundESL):  # type: ignore[misc]
         self._commands_sent.clear()
 
     def _handle_frames(self, frames: Iterable[Frame]) -> None:
-        on_event, on_json_body = self._on_event, self._on_json_body
+        on_event = self._on_event
         for frame in frames:
-            if on_json_body is not None and frame.headers.get("Content-Type") == "text/event-json":
-                on_json_body(frame.body)  # decoded (natively) by the handler
-                continue
             if is_event(frame):
                 try:
                     event = decode_event(frame)

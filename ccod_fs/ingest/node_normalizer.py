@@ -1,12 +1,13 @@
 """One node's normalizer state, served by the native core on the hot path.
 
-``text/event-json`` bodies (every event of a production ingest) go to
-``ccod_fs_native.Normalizer``: a Rust twin of :class:`~ccod_fs.ingest.normalize.Normalizer`
-that decodes, normalizes and serializes in one call, byte for byte what the Python path
-produces (``tests/ingest/test_native_parity.py`` holds the two together on every capture,
-simulated streams and a mutation fuzz). The Python normalizer stays the readable reference and
-serves the rare paths: ``text/event-plain`` events and the reconnect resyncs, which run on it
-after the native state is copied over (the snapshot format is shared) and copied back after.
+``text/event-json`` frames (every event of a production ingest) go to
+``ccod_fs_native.Normalizer`` through :mod:`ccod_fs.ingest.native_reader`: a Rust twin of
+:class:`~ccod_fs.ingest.normalize.Normalizer` that frames, decodes, normalizes and serializes,
+byte for byte what the Python path produces (``tests/ingest/test_native_parity.py`` holds the
+two together on every capture, simulated streams and a mutation fuzz). The Python normalizer
+stays the readable reference and serves the rare paths: ``text/event-plain`` events and the
+reconnect resyncs, which run on it after the native state is copied over (the snapshot format
+is shared) and copied back after.
 
 Without the native package (a pip install without Rust) everything runs on the Python
 reference, with the same output, at about a fifth of the rate; the service logs which one runs.
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ccod_fs.contract.events import serialize_event
-from ccod_fs.esl.decode import decode_json_body
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.normalize import Normalizer
 
@@ -54,7 +54,8 @@ def native_normalizer(reference: Normalizer, retention: int) -> JsonNormalizer |
 
 
 class NodeNormalizer:
-    """The normalizer of one FreeSWITCH node: native for JSON bodies when available, else Python."""
+    """The normalizer of one FreeSWITCH node: its native twin (``native``, when built) reads the
+    JSON frames; everything decoded in Python runs on the reference with the same state."""
 
     def __init__(self, reference: Normalizer, *, native: bool = True) -> None:
         self.reference = reference
@@ -63,13 +64,6 @@ class NodeNormalizer:
     @property
     def engine(self) -> str:
         return "native" if self.native is not None else "python"
-
-    def normalize_json(self, body: bytes) -> Published:
-        """A ``text/event-json`` body -> (tenant, value) pairs; raises ``EslDecodeError`` or
-        ``NormalizeError`` (same reasons and details on both engines)."""
-        if self.native is not None:
-            return self.native.normalize_json(body)
-        return [(e.tenant_id, serialize_event(e)) for e in self.reference.normalize(decode_json_body(body))]
 
     def normalize_event(self, event: EslEvent) -> Published:
         """An already decoded event (``text/event-plain``): on the Python reference."""

@@ -13,8 +13,6 @@ import orjson
 import structlog
 
 from ccod_fs.contract.deadletter import DeadLetter
-from ccod_fs.contract.envelope import Envelope
-from ccod_fs.contract.events import serialize_event
 from ccod_fs.esl.errors import EslProtocolError, FrameError
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.metrics import IngestMetrics
@@ -66,26 +64,6 @@ class SequenceWatch:
         return kind
 
 
-def _json_text(body: bytes, key: bytes) -> str | None:
-    """The string value of a top-level key of a FreeSWITCH JSON body, found without parsing.
-
-    For the sequence watch and the lag only (not for anything published): a bare ``"key":"``
-    cannot occur inside a JSON string (its quotes would be escaped), and FreeSWITCH writes
-    these keys (UUIDs and digits, no escapes) once, without whitespace.
-    """
-    start = body.find(key)
-    if start < 0:
-        return None
-    start += len(key)
-    end = body.find(b'"', start)
-    return body[start:end].decode("ascii", "replace") if end > 0 else None
-
-
-_CORE_UUID = b'"Core-UUID":"'
-_SEQUENCE = b'"Event-Sequence":"'
-_TIMESTAMP = b'"Event-Date-Timestamp":"'
-
-
 class IngestPipeline:
     def __init__(
         self,
@@ -109,30 +87,11 @@ class IngestPipeline:
         self.events_out = 0
         self.dead_lettered = 0
         self._last_ts = ""  # Event-Date-Timestamp of the newest event, parsed only when lag is read
-        self._last_body = b""  # or the newest JSON body it is in, searched only when lag is read
         self._native_ts: str | None = None  # the native reader's newest, as last taken over
         self._m_in = self.metrics.esl_events_in.labels(node)
         self._m_out = self.metrics.events_out.labels(node)
         self._synced_in = 0
         self._synced_out = 0
-
-    def on_json_body(self, body: bytes) -> None:
-        """One ``text/event-json`` frame body, decoded by the normalizer (natively when built)."""
-        self.events_in += 1
-        kind = self.sequence.observe(_json_text(body, _CORE_UUID), _json_text(body, _SEQUENCE))
-        if kind is not None:
-            self._sequence_anomaly(kind, _json_text(body, _SEQUENCE))
-        self._last_body = body
-        try:
-            items = self.normalizer.normalize_json(body)
-        except EslProtocolError as exc:
-            self.events_in -= 1  # not an event (the Python connection never hands such a frame on)
-            self.on_error(exc)
-            return
-        except Exception as exc:
-            self._normalize_failed(body, exc)
-            return
-        self.publish_all(items)
 
     # ---- the native reader's hooks (NativeEventReader: frames, decode and normalize in Rust) ----
 
@@ -159,7 +118,6 @@ class IngestPipeline:
         ts = native.last_event_timestamp
         if ts is not None and ts != self._native_ts:  # only a new one: a plain event's may be newer
             self._native_ts = self._last_ts = ts
-            self._last_body = b""
 
     def _normalize_failed(self, raw: bytes, exc: Exception) -> None:
         if isinstance(exc, NormalizeError):
@@ -177,7 +135,7 @@ class IngestPipeline:
             self._sequence_anomaly(kind, event.get("Event-Sequence"))
         ts = event.get("Event-Date-Timestamp")
         if ts is not None:
-            self._last_ts, self._last_body = ts, b""
+            self._last_ts = ts
         try:
             items = self.normalizer.normalize_event(event)
         except Exception as exc:
@@ -194,10 +152,6 @@ class IngestPipeline:
         for tenant, value in items:
             publish(topic, tenant.encode(), value)
         self.events_out += len(items)
-
-    def publish(self, item: Envelope) -> None:
-        self.publisher.publish(self.events_topic, item.tenant_id.encode(), serialize_event(item))
-        self.events_out += 1
 
     def on_error(self, error: EslProtocolError) -> None:
         stage = "esl-frame" if isinstance(error, FrameError) else "esl-decode"
@@ -217,9 +171,6 @@ class IngestPipeline:
         self._synced_in, self._synced_out = self.events_in, self.events_out
 
     def lag_seconds(self) -> float:
-        if self._last_body:
-            self._last_ts = _json_text(self._last_body, _TIMESTAMP) or ""
-            self._last_body = b""
         if not self._last_ts.isdigit():
             return 0.0
         return max(0.0, time.time() - int(self._last_ts) / 1e6)

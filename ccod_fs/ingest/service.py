@@ -78,7 +78,6 @@ class IngestService:
             on_event=self.pipeline.on_event,
             on_error=self.pipeline.on_error,
             on_batch_end=self._after_read,
-            on_json_body=self.pipeline.on_json_body,
             parser=NativeEventReader(native, self.pipeline) if native is not None else None,
             timeout=esl.connect_timeout_s,
         )
