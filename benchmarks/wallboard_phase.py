@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +51,48 @@ FROM
 """
 
 
-# a re-delivery: seven call facts of acme from about two hours ago written again, same event ids
-_REDELIVER = """
-INSERT INTO calls_partial
-SELECT * FROM calls_partial WHERE tenant_id = 'acme' AND at >= {from:UInt64} ORDER BY at LIMIT 7
-"""
+_LIVE_COLUMNS = ("tenant_id", "call_id", "event_id", "type", "at", "queue_id", "agent_id", "queued_at",
+                 "answered_at", "answer_wait_ms", "dequeued_at", "outcome", "dequeue_wait_ms", "agent_ended_at",
+                 "bridge_ms", "ended_at")
+_TIME_COLUMNS = {"at", "queued_at", "answered_at", "dequeued_at", "agent_ended_at", "ended_at"}
+_TYPES = ("call.offered", "call.queued", "call.answered", "call.dequeued", "call.agent_ended", "call.hold",
+          "call.ended")
+_TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
+
+
+def live_rows(n: int, now_ms: int, prefix: str) -> dict[str, list[Any]]:
+    """WALLBOARD_GEN's rows for ``n`` facts, built in Python: a live batch as the sink inserts it
+    (column lists, epoch-ms times) through the client's ``insert``."""
+    cols: dict[str, list[Any]] = {c: [] for c in _LIVE_COLUMNS}
+    for number in range(n):
+        call, step = divmod(number, 7)
+        abandon, ts = call % 20 == 0, now_ms - (n - number) * 30
+        talk = not abandon and step in (2, 4)
+        for name, value in (
+            ("tenant_id", _TENANTS[call % 5]), ("call_id", f"{prefix}{call}"), ("event_id", str(uuid.uuid4())),
+            ("type", _TYPES[step]), ("at", ts), ("queue_id", ("sales", "support", "billing")[call % 3]),
+            ("agent_id", f"agent-{call % 40}" if talk else ""), ("queued_at", ts if step == 1 else None),
+            ("answered_at", ts if step == 2 and not abandon else None),
+            ("answer_wait_ms", call % 45000 if step == 2 and not abandon else None),
+            ("dequeued_at", ts if step == 3 else None),
+            ("outcome", ("abandoned" if abandon else "answered") if step == 3 else None),
+            ("dequeue_wait_ms", call % 60000 if step == 3 else None),
+            ("agent_ended_at", ts if step == 4 and not abandon else None),
+            ("bridge_ms", 60000 if step == 4 and not abandon else None), ("ended_at", ts if step == 6 else None),
+        ):
+            cols[name].append(value)
+    return cols
+
+
+def redeliver(client: Any, since_ms: int, legacy: bool) -> None:
+    """A re-delivery: seven call facts of acme from about two hours ago inserted again, same event ids."""
+    select = ", ".join(
+        (c if legacy else f"toUnixTimestamp64Milli({c})") + f" AS {c}" if c in _TIME_COLUMNS
+        else f"toString(event_id) AS {c}" if c == "event_id" else c for c in _LIVE_COLUMNS)
+    since = "{since:UInt64}" if legacy else "fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
+    rows = client.query(f"SELECT {select} FROM calls_partial WHERE tenant_id = 'acme' AND at >= {since} "
+                        "ORDER BY at, event_id LIMIT 7", {"since": since_ms})
+    client.insert("calls_partial", {c: [r[c] for r in rows] for c in _LIVE_COLUMNS})
 
 
 def settle(client: Any, timeout: float = 180.0) -> float:
@@ -106,8 +143,8 @@ def bench_wallboard_server(ch: Any, n: int, runs: int = 15) -> float:
           f"{time.perf_counter() - started:.1f}s; merged in {settle(client):.1f}s")
 
     def live(run: int) -> None:
-        client.command(legacy_gen(WALLBOARD_GEN), {"n": 35, "now": now_ms - 1000, "prefix": f"live{run}-"})
-        client.command(_REDELIVER, {"from": now_ms - 7_200_000})
+        client.insert("calls_partial", live_rows(35, now_ms - 1000, f"live{run}-"))
+        redeliver(client, now_ms - 7_200_000, legacy=True)
 
     median = _time_wallboard(client, now, runs, "server wallboard", live)
     client.command(f"DROP DATABASE {client.database}")
@@ -141,10 +178,11 @@ def bench_wallboard(n: int, runs: int = 15) -> float:
     print(f"wallboard data: {n:,} events generated in chDB in {time.perf_counter() - started:.1f}s; "
           f"merged in {settle(client):.1f}s")
 
+    now_ms = int(now.timestamp() * 1000)
+
     def live(run: int) -> None:
-        client.command(WALLBOARD_GEN, {"n": 35, "now": now - timedelta(seconds=1), "prefix": f"live{run}-"})
-        client.command(_REDELIVER.replace("{from:UInt64}", "{from:DateTime64(3, 'UTC')}"),
-                       {"from": now - timedelta(hours=2)})
+        client.insert("calls_partial", live_rows(35, now_ms - 1000, f"live{run}-"))
+        redeliver(client, now_ms - 7_200_000, legacy=False)
 
     median = _time_wallboard(client, now, runs, "wallboard", live)
     # chDB stays open until the process ends: drop the 10 M rows now (the temp dir was left at ~1.8 GB)
@@ -153,26 +191,37 @@ def bench_wallboard(n: int, runs: int = 15) -> float:
 
 
 def _time_wallboard(client: Any, now: Any, runs: int, label: str, live: Callable[[int], None]) -> float:
-    """Median ms of the wallboard query (all queues of one tenant, now) after one cold run; before
-    each run ``live`` inserts new and re-delivered call facts (untimed)."""
+    """Median ms of the wallboard (all queues of one tenant, now) after one cold run; before each
+    run ``live`` inserts new and re-delivered call facts (untimed). On chDB the same runs also
+    time the SQL-only read (``Reports(live=False)``: the baseline), interleaved."""
     from ccod_fs.reports import Reports
 
-    reports = Reports(client)
+    reports, by_sql = Reports(client), Reports(client, live=False)
     t = time.perf_counter()
     reports.wallboard("acme", now)
     cold = (time.perf_counter() - t) * 1000
-    samples = []
+    embedded = isinstance(client, ChdbClient)
+    samples: list[float] = []
+    sql_samples: list[float] = []
     board: dict[str, Any] = {}
     for run in range(runs):
-        live(run)
-        t = time.perf_counter()
-        board = reports.wallboard("acme", now)
-        samples.append((time.perf_counter() - t) * 1000)
+        for target, out in ((reports, samples), (by_sql, sql_samples)) if embedded else ((reports, samples),):
+            live(run * 2 + (out is sql_samples))
+            t = time.perf_counter()
+            answer = target.wallboard("acme", now)
+            out.append((time.perf_counter() - t) * 1000)
+            if target is reports:
+                board = answer
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if reports.queue_today_cached("acme", midnight) != reports.queue_today("acme", midnight):
         raise AssertionError("wallboard counters differ from queue_today.sql")
+    board = reports.wallboard("acme", now)
+    expected = by_sql.wallboard("acme", now)
+    if (board["queues"], board["agents"]) != (expected["queues"], expected["agents"]):
+        raise AssertionError("the wallboard differs from the one read by SQL alone")
     median = statistics.median(samples)
+    baseline = f"; SQL-only read: median {statistics.median(sql_samples):.1f} ms" if sql_samples else ""
     print(f"{label} (acme, {len(board['queues'])} queues): median {median:.1f} ms over {runs} runs "
-          f"(min {min(samples):.1f}, max {max(samples):.1f}; first, cold: {cold:.1f}); "
-          f"today's counters equal queue_today.sql")
+          f"(min {min(samples):.1f}, max {max(samples):.1f}; first, cold: {cold:.1f}){baseline}; "
+          f"today's counters equal queue_today.sql, the board equals the SQL-only read")
     return median

@@ -12,6 +12,7 @@ import operator
 import sys
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -55,6 +56,19 @@ class ClickHouseClient(Protocol):
 _chdb_lock = threading.RLock()
 _chdb_session: Any = None
 _chdb_path: str | None = None
+_chdb_current_db: str | None = None  # the session's database: ``USE`` only when it changes
+
+
+class InsertWatcher(Protocol):
+    """Told of every write to one embedded database (see :meth:`ChdbClient.watch`)."""
+
+    def on_insert(self, table: str, columns: Columns) -> None: ...
+
+    def on_command(self) -> None: ...
+
+
+# database -> watchers; weak, so a dropped Reports stops collecting rows
+_watchers: dict[str, weakref.WeakSet[InsertWatcher]] = {}
 
 
 def _utc_text(value: datetime) -> str:
@@ -95,14 +109,31 @@ class ChdbClient:
             _chdb_session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
 
     def _run(self, sql: str, params: Mapping[str, object] | None, fmt: str) -> bytes:
+        global _chdb_current_db
         native = {k: (_utc_text(v) if isinstance(v, datetime) else v) for k, v in (params or {}).items()}
         with _chdb_lock:
-            _chdb_session.query(f"USE {self.database}")
+            if _chdb_current_db != self.database:
+                _chdb_current_db = None  # unknown until USE succeeds
+                _chdb_session.query(f"USE {self.database}")
+                _chdb_current_db = self.database
             result = _chdb_session.query(sql, fmt, params=native or None)
         return bytes(result.bytes()) if result is not None else b""
 
+    def watch(self, watcher: InsertWatcher) -> None:
+        """Tell ``watcher`` of every insert into this database through any ChdbClient (after it
+        succeeded, under the engine lock, so in commit order) and of every command, which may
+        have written rows it cannot see. An embedded database has no other writer than this
+        process, so these calls are every change there is. Held weakly."""
+        with _chdb_lock:
+            _watchers.setdefault(self.database, weakref.WeakSet()).add(watcher)
+
     def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
-        self._run(sql, params, "TSV")
+        with _chdb_lock:
+            try:
+                self._run(sql, params, "TSV")
+            finally:
+                for watcher in list(_watchers.get(self.database, ())):
+                    watcher.on_command()
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[dict[str, Any]]:
         data = self._run(sql, params, "JSONEachRow")
@@ -125,18 +156,21 @@ class ChdbClient:
         sql = f"INSERT INTO {self.database}.{table} ({', '.join(names)}){settings} FORMAT JSONEachRow\n"
         with _chdb_lock:
             _chdb_session.query(sql + body.decode("utf-8"), "TSV")
+            for watcher in list(_watchers.get(self.database, ())):
+                watcher.on_insert(table, columns)
 
     def close(self) -> None:
         """The shared engine stays open for the process; see :func:`close_embedded`."""
 
 
 def close_embedded() -> None:
-    global _chdb_session, _chdb_path
+    global _chdb_session, _chdb_path, _chdb_current_db
     with _chdb_lock:
         if _chdb_session is not None:
             _chdb_session.close()
         _chdb_session = None
         _chdb_path = None
+        _chdb_current_db = None
 
 
 def exit_process(status: int = 0) -> None:

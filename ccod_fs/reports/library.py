@@ -10,6 +10,7 @@ times are epoch milliseconds (the library converts the parameters).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from ccod_fs.clickhouse.client import ClickHouseClient
+from ccod_fs.clickhouse.client import ChdbClient, ClickHouseClient, Columns
 from ccod_fs.clickhouse.dialect import Dialect
+from ccod_fs.reports.live_board import INTERVAL_S, WAIT_WINDOW_MS, LiveBoard
 
 SQL_DIR = Path(__file__).parent / "sql"
 INTERVALS_MIN = (5, 15, 30, 60)
@@ -108,12 +110,60 @@ def _with_service_level(row: dict[str, Any], policy: SlPolicy) -> dict[str, Any]
     return row
 
 
+_LIVE_TABLES = ("calls_partial", "agent_state_changes")
+
+
+class _InsertFeed:
+    """The rows inserted into an embedded database since the wallboards last read, for them.
+
+    Filled from the writer's thread (under the engine lock), drained by the reader. It only
+    collects while boards exist; past ``max_rows`` unread rows, or after any SQL command, it
+    drops them and flags ``stale``: the boards are then rebuilt from the tables.
+    """
+
+    def __init__(self, max_rows: int = 500_000) -> None:
+        self.max_rows = max_rows
+        self.collecting = False
+        self.stale = False
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Columns]] = []
+        self._rows = 0
+
+    def on_insert(self, table: str, columns: Columns) -> None:
+        if not self.collecting or table not in _LIVE_TABLES:
+            return
+        n = len(next(iter(columns.values()), ()))
+        with self._lock:
+            if self._rows + n > self.max_rows:
+                self._pending, self._rows, self.stale = [], 0, True
+            elif not self.stale:
+                self._pending.append((table, columns))
+                self._rows += n
+
+    def on_command(self) -> None:
+        if self.collecting:
+            with self._lock:
+                self._pending, self._rows, self.stale = [], 0, True
+
+    def drain(self) -> tuple[list[tuple[str, Columns]], bool]:
+        """The pending inserts, and whether the boards must be rebuilt instead (clears both)."""
+        with self._lock:
+            pending, stale = self._pending, self.stale
+            self._pending, self._rows, self.stale = [], 0, False
+        return pending, stale
+
+
 @dataclass
 class Reports:
-    """Binds report SQL to one client. Holds the wallboard's per-interval counters between calls."""
+    """Binds report SQL to one client. Holds the wallboard's per-interval counters between calls
+    and, on embedded chDB (unless ``live=False``), each tenant's in-memory board
+    (:mod:`ccod_fs.reports.live_board`)."""
 
     client: ClickHouseClient
+    live: bool = True
     _intervals: dict[tuple[Any, ...], dict[tuple[str, int], dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _boards: dict[tuple[Any, ...], LiveBoard] = field(default_factory=dict, repr=False)
+    _feed: _InsertFeed | None = field(default=None, repr=False)
 
     def run(self, name: str, *, tenant: str, **params: Any) -> list[dict[str, Any]]:
         if not tenant:
@@ -153,8 +203,8 @@ class Reports:
         return self._agents(tenant, _utc(now), self.run("agents_latest", tenant=tenant, now=_utc(now)))
 
     def _agents(self, tenant: str, now: datetime, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if any(r["after_now"] for r in latest):
-            return self.run("agents_now", tenant=tenant, now=now)
+        if any(r["after_now"] for r in latest):  # agent ids sorted: groupArray's order is the engine's
+            return [{**r, "agent_ids": sorted(r["agent_ids"])} for r in self.run("agents_now", tenant=tenant, now=now)]
         agents: dict[str, dict[str, str]] = {}
         for r in latest:
             agents.setdefault(r["agent_id"], {"status": "", "state": ""})[r["kind"]] = r["latest"]
@@ -162,7 +212,7 @@ class Reports:
         for agent_id, a in agents.items():
             if a["status"] != "Logged Out":
                 groups.setdefault((a["status"], a["state"]), []).append(agent_id)
-        return [{"status": status, "state": state, "agents": len(ids), "agent_ids": ids}
+        return [{"status": status, "state": state, "agents": len(ids), "agent_ids": sorted(ids)}
                 for (status, state), ids in sorted(groups.items())]
 
     def queue_today(self, tenant: str, since: datetime, policy: SlPolicy = SlPolicy()) -> list[dict[str, Any]]:
@@ -202,22 +252,97 @@ class Reports:
     def wallboard(self, tenant: str, now: datetime | None = None, policy: SlPolicy = SlPolicy()) -> dict[str, Any]:
         """All queues of a tenant, now: today's counters, who waits, and agents by state.
 
-        One round trip (wallboard_now.sql) reads today's interval versions, the waiting calls and
-        each agent's latest change from the small 0006 tables; a second one re-reads only the
-        intervals whose version moved (see :meth:`queue_today_cached`). Same answers as
-        :meth:`queue_today`, :meth:`waiting_now` and :meth:`agents_now`.
+        On embedded chDB the tenant's :class:`LiveBoard` answers from memory, fed by this
+        process's own inserts (the only writer there): no query once it is warm. Elsewhere (and
+        for a ``now`` before the board's), one round trip (wallboard_now.sql) reads today's
+        interval versions, the waiting calls and each agent's latest change from the small 0006
+        tables; a second one re-reads only the intervals whose version moved (see
+        :meth:`queue_today_cached`). Same answers as :meth:`queue_today`, :meth:`waiting_now` and
+        :meth:`agents_now` either way.
         """
         now = _utc(now)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        parts: dict[str, list[dict[str, Any]]] = {"versions": [], "waiting": [], "agents": []}
-        for r in self.run("wallboard_now", tenant=tenant, **{"from": midnight}, now=now):
-            parts[r["part"]].append(r)
-        versions = {(r["key"], int(r["n1"])): int(r["n2"]) for r in parts["versions"]}
-        queues = {r["queue"]: r for r in self._today(tenant, midnight, policy, versions)}
-        for w in sorted(parts["waiting"], key=lambda r: r["key"]):
-            queues.setdefault(w["key"], {"queue": w["key"]}).update(
-                calls_waiting=int(w["n1"]), longest_wait_ms=int(w["n2"]), longest_waiting_call=w["text1"])
-        latest = [{"agent_id": r["key"], "kind": r["text1"], "latest": r["text2"], "after_now": int(r["n1"])}
-                  for r in parts["agents"]]
+        live = self._live_parts(tenant, now, midnight, policy)
+        if live is not None:
+            today, waiting, latest = live
+        else:
+            parts: dict[str, list[dict[str, Any]]] = {"versions": [], "waiting": [], "agents": []}
+            for r in self.run("wallboard_now", tenant=tenant, **{"from": midnight}, now=now):
+                parts[r["part"]].append(r)
+            versions = {(r["key"], int(r["n1"])): int(r["n2"]) for r in parts["versions"]}
+            today = self._today(tenant, midnight, policy, versions)
+            waiting = [{"queue": r["key"], "calls_waiting": int(r["n1"]), "longest_wait_ms": int(r["n2"]),
+                        "longest_waiting_call": r["text1"]} for r in sorted(parts["waiting"], key=lambda r: r["key"])]
+            latest = [{"agent_id": r["key"], "kind": r["text1"], "latest": r["text2"], "after_now": int(r["n1"])}
+                      for r in parts["agents"]]
+        queues = {r["queue"]: r for r in today}
+        for w in waiting:
+            queues.setdefault(w["queue"], {"queue": w["queue"]}).update(
+                calls_waiting=w["calls_waiting"], longest_wait_ms=w["longest_wait_ms"],
+                longest_waiting_call=w["longest_waiting_call"])
         return {"tenant": tenant, "at": now, "since": midnight, "queues": list(queues.values()),
                 "agents": self._agents(tenant, now, latest), "stale_after": now + timedelta(seconds=5)}
+
+    # ---- the embedded engine's live boards -------------------------------------------------------
+
+    def _live_parts(self, tenant: str, now: datetime, midnight: datetime, policy: SlPolicy
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None:
+        """Today's rows, the waiting calls and the agents' latest changes from the tenant's board;
+        None when the SQL path must answer (not embedded, or a ``now`` before the board's)."""
+        if not self.live or not isinstance(self.client, ChdbClient):
+            return None
+        feed = self._feed
+        if feed is None:
+            feed = self._feed = _InsertFeed()
+            self.client.watch(feed)
+        pending, stale = feed.drain()
+        if stale:
+            self._boards.clear()
+        key = (tenant, *policy.params().values())
+        now_ms, floor_s = _epoch_ms(now), _epoch_ms(midnight) // 1000
+        board = self._boards.get(key)
+        if board is not None and board.floor_s != floor_s and now_ms >= board.last_now_ms:
+            board = None  # a new day
+        if board is not None and not board.answers(now_ms):
+            self._apply(pending)
+            return None  # a moment before the board's: only the tables know it
+        feed.collecting = True  # before the cold read: a row inserted meanwhile is seen twice, never missed
+        if board is None:
+            board = self._boards[key] = self._cold_board(tenant, now, midnight, policy)
+        self._apply(pending)
+        self._load_sets()
+        board.prune(now_ms)
+        today = [_with_service_level(r, policy) for r in _sum_intervals(board.interval_counters())]
+        return today, board.waiting_now(now_ms), board.agents_latest(now_ms)
+
+    def _cold_board(self, tenant: str, now: datetime, midnight: datetime, policy: SlPolicy) -> LiveBoard:
+        now_ms = _epoch_ms(now)
+        board = LiveBoard(tenant, _epoch_ms(midnight) // 1000, now_ms - WAIT_WINDOW_MS,
+                          sl_threshold_ms=policy.threshold_s * 1000, short_abandon_ms=policy.short_abandon_s * 1000,
+                          last_now_ms=now_ms)
+        board.load_counters(self.run("queue_intervals", tenant=tenant, **{"from": midnight}, **policy.params(),
+                                     all=1, intervals=[0]))
+        board.load_waits(self.run("live_wait_calls", tenant=tenant,
+                                  **{"from": now - timedelta(milliseconds=WAIT_WINDOW_MS)}))
+        board.load_agents(self.run("live_agents", tenant=tenant))
+        return board
+
+    def _apply(self, pending: list[tuple[str, Columns]]) -> None:
+        for table, columns in pending:
+            for board in self._boards.values():
+                if table == "calls_partial":
+                    board.apply_calls(columns)
+                else:
+                    board.apply_agents(columns)
+
+    def _load_sets(self) -> None:
+        """The sets of the intervals new rows reached while the boards only had their counters."""
+        for board in self._boards.values():
+            if not board.needs_sets:
+                continue
+            wanted = sorted(board.needs_sets)
+            rows = self.run("live_interval_sets", tenant=board.tenant, intervals=wanted,
+                            **{"from": datetime.fromtimestamp(wanted[0], UTC),
+                               "to": datetime.fromtimestamp(wanted[-1] + INTERVAL_S, UTC)})
+            for interval in wanted:
+                board.load_sets(interval, [r for r in rows if int(r["interval_s"]) == interval])
