@@ -164,6 +164,7 @@ class Reports:
     _intervals: dict[tuple[Any, ...], dict[tuple[str, int], dict[str, Any]]] = field(default_factory=dict, repr=False)
     _boards: dict[tuple[Any, ...], LiveBoard] = field(default_factory=dict, repr=False)
     _feed: _InsertFeed | None = field(default=None, repr=False)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, name: str, *, tenant: str, **params: Any) -> list[dict[str, Any]]:
         if not tenant:
@@ -291,6 +292,12 @@ class Reports:
         None when the SQL path must answer (not embedded, or a ``now`` before the board's)."""
         if not self.live or not isinstance(self.client, ChdbClient):
             return None
+        with self._live_lock:  # boards are plain state: one reader at a time
+            return self._read_boards(tenant, now, midnight, policy)
+
+    def _read_boards(self, tenant: str, now: datetime, midnight: datetime, policy: SlPolicy
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None:
+        assert isinstance(self.client, ChdbClient)
         feed = self._feed
         if feed is None:
             feed = self._feed = _InsertFeed()

@@ -20,9 +20,11 @@ import pytest
 from ccod_fs.clickhouse import client as client_module
 from ccod_fs.clickhouse.client import ChdbClient
 from ccod_fs.clickhouse.migrate import migrate
+from ccod_fs.contract.events import serialize_event
 from ccod_fs.reports import Reports
 from ccod_fs.reports.library import SlPolicy
 from ccod_fs.reports.live_board import WAIT_WINDOW_MS, LiveBoard, interval_of
+from ccod_fs.sink.builders import new_builder
 from ccod_fs.sink.synthetic import EventFactory, agent_states, call_events
 from ccod_fs.sink.writer import Sink
 
@@ -179,12 +181,27 @@ def chdb_db(chdb_path: Path) -> ChdbClient:
     return client
 
 
-def test_board_equals_sql_under_late_duplicated_traffic(chdb_db: ChdbClient) -> None:
+class _Writer:
+    """Writes envelopes as the sink service does: Kafka values through a row builder (the native
+    decoder or the Python one)."""
+
+    def __init__(self, client: ChdbClient, decoder: str) -> None:
+        self.sink, self.decoder = Sink(client), decoder
+
+    def write_events(self, events: list[Any]) -> None:
+        builder = new_builder(self.decoder)
+        builder.add_run([serialize_event(e) for e in events], list(range(len(events))), dead=[], origin="t",
+                        topic="ccod.events", partition=0)
+        self.sink.write_rows(builder.finish())
+
+
+@pytest.mark.parametrize("decoder", ["native", "python"])
+def test_board_equals_sql_under_late_duplicated_traffic(chdb_db: ChdbClient, decoder: str) -> None:
     rnd = random.Random(5)
     events = _traffic(seed=5)
     delivery = events + rnd.sample(events, len(events) // 4)  # a quarter delivered twice
     rnd.shuffle(delivery)  # late and out of order: batches are not in time order
-    sink, reports, by_sql = Sink(chdb_db), Reports(chdb_db), Reports(chdb_db, live=False)
+    sink, reports, by_sql = _Writer(chdb_db, decoder), Reports(chdb_db), Reports(chdb_db, live=False)
     sink.write_events(delivery[:200])  # before the first read: the cold read sees these
     now = BASE + timedelta(minutes=20)
     waited = 0
