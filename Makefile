@@ -27,7 +27,7 @@ $(NATIVE_STAMP): $(STAMP) $(NATIVE_SRC)
 # Kafka (KRaft, jars from Maven Central) and ClickHouse 18.16 are installed/started by tests/conftest.py.
 test: venv
 	$(BIN)/ruff check ccod_fs tests benchmarks
-	$(BIN)/mypy ccod_fs
+	$(BIN)/mypy ccod_fs benchmarks
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 demo: venv
@@ -35,7 +35,7 @@ demo: venv
 
 lint: venv
 	$(BIN)/ruff check ccod_fs tests benchmarks
-	$(BIN)/mypy ccod_fs
+	$(BIN)/mypy ccod_fs benchmarks
 
 # Every benchmarks/*.py that has a __main__ block, one after another.
 bench: venv

@@ -63,7 +63,8 @@ def synthetic_events(n: int, start: datetime, tenant: str | None = None, seed: i
     while len(out) < n:
         t = tenant or TENANTS[i % len(TENANTS)]
         kind = i % 20
-        common = {"tenant": t, "queue": QUEUES[i % 3], "start": start + timedelta(milliseconds=150 * i)}
+        common: dict[str, Any] = {"tenant": t, "queue": QUEUES[i % 3],
+                                  "start": start + timedelta(milliseconds=150 * i)}
         if kind == 0:
             out += call_events(f, **common, outcome="abandoned", wait_ms=1_000 + (i * 37) % 60_000)
         elif kind == 1:
@@ -217,7 +218,7 @@ def bench_throughput(bootstrap: str, ch: Any, n: int, batch: int, profile: str |
     thread.join(30)
     service.consumer.close(autocommit=False)
     service.dlq.close()
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.dump_stats(profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     sink_secs = done - first_poll[0]
@@ -348,7 +349,7 @@ def main() -> None:
             bootstrap = broker.bootstrap
         if args.clickhouse:
             host, port = args.clickhouse.rsplit(":", 1)
-            ch = SimpleNamespace(host=host, port=int(port))
+            ch: Any = SimpleNamespace(host=host, port=int(port))
         else:
             from ccod_fs.devservices import ClickHouseServer
 
