@@ -2,13 +2,19 @@
 
 Header values come from the switch and, for caller-controlled fields, from the
 outside world: every reader here returns ``None`` (or raises ``ValueError`` for
-the callers that must dead-letter) instead of trusting the shape. No regexes:
-these run on the ingest's hot path.
+the callers that must dead-letter) instead of trusting the shape. The string
+readers (``text``, ``nonempty``) raise ``NormalizeError("bad-header")`` for a
+JSON number, boolean, object or non-string array: the JSON decoder does not check
+value types (that would halve its throughput), and such a value must not surface
+as a raw ``TypeError`` or be joined into text. No regexes: these run on the
+ingest's hot path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from ccod_fs.ingest.normalize_error import NormalizeError
 
 Headers = Mapping[str, "str | list[str]"]
 
@@ -19,21 +25,64 @@ _TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 _TENANT_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
+def json_type(value: object) -> str:
+    """The JSON type a decoded header value came as (for dead-letter details)."""
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is str:
+        return "string"
+    if kind is bool:
+        return "boolean"
+    if kind is int or kind is float:
+        return "number"
+    if kind is dict:
+        return "object"
+    if kind is list:
+        return "array"
+    return kind.__name__
+
+
+def odd_value(value: object) -> bool:
+    """A JSON shape FreeSWITCH never sends: neither a string nor a list of strings (nor null)."""
+    if value is None or type(value) is str:
+        return False
+    return type(value) is not list or not all(type(item) is str for item in value)
+
+
+def bad_header(key: str, value: object) -> NormalizeError:
+    """``bad-header``: a header the normalizer reads came as another JSON type than a string."""
+    return NormalizeError("bad-header", f"{key} is a JSON {json_type(value)}, not a string")
+
+
 def text(headers: Headers, key: str) -> str | None:
     """A header as one string; array variables are joined with ``|`` like FreeSWITCH's plain form."""
     value = headers.get(key)
     if value is None or type(value) is str:
         return value
-    return "|".join(value)
+    if type(value) is list:
+        try:
+            return "|".join(value)
+        except TypeError:  # an item that is not a string
+            pass
+    raise bad_header(key, value)
 
 
 def nonempty(headers: Headers, key: str) -> str | None:
+    """As :func:`text`, with ``""`` and ``[]`` read as absent."""
     value = headers.get(key)
-    if not value:
-        return None
     if type(value) is str:
-        return value
-    return "|".join(value)
+        return value or None
+    if value is None:
+        return None
+    if type(value) is list:
+        if not value:
+            return None
+        try:
+            return "|".join(value)
+        except TypeError:
+            pass
+    raise bad_header(key, value)
 
 
 def epoch_us(value: str | list[str] | None) -> int | None:

@@ -71,10 +71,21 @@ from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest import node_events
 from ccod_fs.ingest.agent_book import AgentBook
 from ccod_fs.ingest.call_legs import AGENT, CALLER, OTHER, OUTBOUND, Call, CallBook, Leg
-from ccod_fs.ingest.cc_actions import CC_ACTIONS
+from ccod_fs.ingest.cc_actions import CC_ACTIONS, Action
 from ccod_fs.ingest.channel_resync import resync_agents, resync_channels
 from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
-from ccod_fs.ingest.esl_values import MAX_US, MIN_US, Headers, epoch_us, is_tenant_id, nonempty, small_int, text
+from ccod_fs.ingest.esl_values import (
+    MAX_US,
+    MIN_US,
+    Headers,
+    bad_header,
+    epoch_us,
+    is_tenant_id,
+    nonempty,
+    odd_value,
+    small_int,
+    text,
+)
 from ccod_fs.ingest.normalize_error import NormalizeError
 
 __all__ = ["CONSUMED_CUSTOM", "CONSUMED_EVENTS", "NormalizeError", "Normalizer"]
@@ -145,6 +156,7 @@ class Normalizer:
         get = h.get
         name = get("Event-Name")
         handler: Handler | None
+        action: Action | None = None
         try:
             if name == "CUSTOM":
                 subclass = get("Event-Subclass")
@@ -152,18 +164,21 @@ class Normalizer:
                     action = CC_ACTIONS.get(get("CC-Action"))  # type: ignore[arg-type]
                     if action is None:  # members-count, agent-add, ...: nothing to map, nothing more to read
                         return []
-                    builder = self._builder(h)
-                    action(self, h, builder)
-                    return builder.out
-                if subclass is None:  # fs-dialplan's event app: the subclass rides as ccod_subclass
-                    subclass = get("ccod_subclass")
-                    if subclass not in _DIALPLAN_SUBCLASSES:
-                        return []
-                handler = self._custom.get(subclass)  # type: ignore[arg-type]
+                    handler = None
+                else:
+                    if subclass is None:  # fs-dialplan's event app: the subclass rides as ccod_subclass
+                        subclass = get("ccod_subclass")
+                        if subclass not in _DIALPLAN_SUBCLASSES:
+                            return []
+                    handler = self._custom.get(subclass)  # type: ignore[arg-type]
             else:
                 handler = self._by_name.get(name)  # type: ignore[arg-type]
-        except TypeError:  # a list where a name must be: only the dict lookups above can raise it
+        except TypeError:  # a list or object where a name must be: only the dict lookups above raise it
             raise NormalizeError("bad-event-name", "Event-Name, Event-Subclass or CC-Action is not a string") from None
+        if action is not None:  # run outside the try: a TypeError there is no bad event name
+            builder = self._builder(h)
+            action(self, h, builder)
+            return builder.out
         if handler is None:
             return []
         builder = self._builder(h)
@@ -202,14 +217,20 @@ class Normalizer:
         get = h.get
         core = get("Core-UUID")
         if not core or type(core) is not str:
+            if odd_value(core):
+                raise bad_header("Core-UUID", core)
             raise NormalizeError("missing-core-uuid", "event without Core-UUID")
         seq = get("Event-Sequence")
         if not seq or type(seq) is not str or not seq.isdigit() or not seq.isascii() or len(seq) > 18:
+            if odd_value(seq):
+                raise bad_header("Event-Sequence", seq)
             raise NormalizeError("bad-event-sequence", f"Event-Sequence {str(seq)[:40]!r}")
         ts = get("Event-Date-Timestamp")
         # epoch_us() inlined (one call per ESL event saved): digits only, within its sane bounds.
         if (not ts or type(ts) is not str or not ts.isascii() or not ts.isdigit() or len(ts) > 18
                 or not MIN_US <= (ts_us := int(ts)) <= MAX_US):
+            if odd_value(ts):
+                raise bad_header("Event-Date-Timestamp", ts)
             raise NormalizeError("bad-timestamp", f"Event-Date-Timestamp {str(ts)[:40]!r}")
         node = self.node or text(h, "FreeSWITCH-Switchname") or text(h, "FreeSWITCH-Hostname")
         self.last_seen = (node, core, ts_us)
@@ -230,6 +251,8 @@ class Normalizer:
         """The leg this channel event is about (created on first sight); may emit call.offered."""
         uuid = h.get("Unique-ID")
         if not uuid or type(uuid) is not str:
+            if odd_value(uuid):
+                raise bad_header("Unique-ID", uuid)
             raise NormalizeError("missing-unique-id", f"{h.get('Event-Name')} without Unique-ID")
         raw_tenant = h.get("variable_ccod_tenant")
         tenant = self.tenant_value(raw_tenant) if raw_tenant else None
@@ -284,6 +307,8 @@ class Normalizer:
         """The call of a bare mod_callcenter event, through ``CC-Member-Session-UUID``."""
         member = h.get("CC-Member-Session-UUID")
         if not member or type(member) is not str:
+            if odd_value(member):
+                raise bad_header("CC-Member-Session-UUID", member)
             raise NormalizeError("missing-header", f"{h.get('CC-Action')} without CC-Member-Session-UUID")
         call = self.book.calls.get(member)
         if call is None:
@@ -326,6 +351,8 @@ class Normalizer:
             raise NormalizeError("missing-transfer-target", "ccod::queue transfer without ccod_transfer_target")
         kind = h.get("ccod_transfer_kind") or "blind"
         if type(kind) is not str or kind not in _TRANSFER_KINDS:
+            if odd_value(kind):
+                raise bad_header("ccod_transfer_kind", kind)
             raise NormalizeError("bad-transfer-kind", f"ccod_transfer_kind {str(kind)[:20]!r}")
         payload = construct(CallTransferredPayload, {"target": target, "kind": kind})
         call = self.book.calls.get(leg.call_id)
@@ -355,6 +382,8 @@ class Normalizer:
         leg = self.leg(h, b, offer=False)
         digit = h.get("DTMF-Digit")
         if type(digit) is not str or digit not in _DTMF_DIGITS:
+            if odd_value(digit):
+                raise bad_header("DTMF-Digit", digit)
             raise NormalizeError("bad-dtmf-digit", f"DTMF-Digit {str(digit)[:20]!r}")
         samples = small_int(h.get("DTMF-Duration"))
         payload = construct(

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::pyfmt;
 
@@ -255,30 +255,79 @@ impl<'a, 'py> Headers<'a, 'py> {
         }
     }
 
-    fn join<'s>(&'s self, v: &'s Value<'a>) -> R<Cow<'s, str>> {
-        Ok(match v {
-            Value::Null => unreachable!("get() never returns Null"),
-            Value::Str(s) => Cow::Borrowed(&**s),
-            Value::List(items) => Cow::Owned(items.join("|")),
-            Value::Py(o) => Cow::Owned(pyfmt::join(self.py, o.bind(self.py))?),
+    /// `esl_values.json_type()`: the JSON type the value of `k` came as.
+    pub fn json_type(&self, k: K) -> String {
+        match self.get(k) {
+            None | Some(Value::Null) => "null".to_owned(),
+            Some(Value::Str(_)) => "string".to_owned(),
+            Some(Value::List(_)) => "array".to_owned(),
+            Some(Value::Py(o)) => {
+                let o = o.bind(self.py);
+                if o.is_exact_instance_of::<PyBool>() {
+                    "boolean".to_owned()
+                } else if o.is_exact_instance_of::<PyInt>() || o.is_exact_instance_of::<PyFloat>() {
+                    "number".to_owned()
+                } else if o.is_exact_instance_of::<PyDict>() {
+                    "object".to_owned()
+                } else if o.is_exact_instance_of::<PyList>() {
+                    "array".to_owned()
+                } else {
+                    o.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned())
+                }
+            }
+        }
+    }
+
+    /// `esl_values.bad_header()`: the value of `k` is another JSON type than a string.
+    pub fn bad_header<T>(&self, k: K) -> R<T> {
+        nz("bad-header", format!("{} is a JSON {}, not a string", NAMES[k as usize], self.json_type(k)))
+    }
+
+    /// `esl_values.odd_value()`: a shape FreeSWITCH never sends (neither a string nor a list of
+    /// strings: those are `Value::Str` / `Value::List`, everything else is kept as `Value::Py`).
+    #[inline]
+    pub fn odd(&self, k: K) -> bool {
+        matches!(self.get(k), Some(Value::Py(_)))
+    }
+
+    /// `"|".join()` of a Python value: a list of strings, else `bad-header` (TypeError of the join).
+    fn join_py(&self, k: K, o: &Py<PyAny>) -> R<String> {
+        let o = o.bind(self.py);
+        if o.is_exact_instance_of::<PyList>() {
+            match pyfmt::join(self.py, o) {
+                Ok(s) => return Ok(s),
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(self.py) => {}
+                Err(e) => return Err(Fail::Py(e)),
+            }
+        }
+        self.bad_header(k)
+    }
+
+    /// `esl_values.text()`: None, the string, or the list of strings joined with `|`; else `bad-header`.
+    #[inline]
+    pub fn text(&self, k: K) -> R<Option<Cow<'_, str>>> {
+        Ok(match self.get(k) {
+            None | Some(Value::Null) => None,
+            Some(Value::Str(s)) => Some(Cow::Borrowed(&**s)),
+            Some(Value::List(items)) => Some(Cow::Owned(items.join("|"))),
+            Some(Value::Py(o)) => Some(Cow::Owned(self.join_py(k, o)?)),
         })
     }
 
-    /// `esl_values.text()`: None, the string, or the list joined with `|` (may raise TypeError).
-    #[inline]
-    pub fn text(&self, k: K) -> R<Option<Cow<'_, str>>> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(v) => self.join(v).map(Some),
-        }
-    }
-
-    /// `esl_values.nonempty()`: None for a falsy value, else as `text()`.
+    /// `esl_values.nonempty()`: as `text()`, with `""` and `[]` read as absent.
     pub fn nonempty(&self, k: K) -> R<Option<Cow<'_, str>>> {
-        if !self.truthy(k)? {
-            return Ok(None);
-        }
-        self.text(k)
+        Ok(match self.get(k) {
+            None | Some(Value::Null) => None,
+            Some(Value::Str(s)) => (!s.is_empty()).then(|| Cow::Borrowed(&**s)),
+            Some(Value::List(items)) => (!items.is_empty()).then(|| Cow::Owned(items.join("|"))),
+            Some(Value::Py(o)) => {
+                if o.bind(self.py).is_exact_instance_of::<PyList>() && !o.bind(self.py).is_truthy()? {
+                    None
+                } else {
+                    Some(Cow::Owned(self.join_py(k, o)?))
+                }
+            }
+        })
     }
 
     /// `h.get(k)` as the Python object the Python normalizer sees (for error details).
@@ -288,7 +337,7 @@ impl<'a, 'py> Headers<'a, 'py> {
             None | Some(Value::Null) => py.None(),
             Some(Value::Str(s)) => PyString::new(py, s).into_any().unbind(),
             Some(Value::List(items)) => {
-                let list = pyo3::types::PyList::new(py, items.iter().map(|s| PyString::new(py, s))).expect("list");
+                let list = PyList::new(py, items.iter().map(|s| PyString::new(py, s))).expect("list");
                 list.into_any().unbind()
             }
             Some(Value::Py(o)) => o.clone_ref(py),

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::agent_book::AgentBook;
 use crate::call_legs::{CallBook, Leg, AGENT, CALLER, OTHER, OUTBOUND};
 use crate::envelope::{span_ms, Builder, Payload};
-use crate::headers::{nz, or_int, or_str, Fail, Headers, Value, K, R};
+use crate::headers::{nz, or_int, or_str, Headers, Value, K, R};
 use crate::values::{digits, epoch_us, is_tenant_id, small_int, MAX_US, MIN_US};
 use crate::{cc_actions, node_events, pyfmt};
 
@@ -96,13 +96,10 @@ impl Core {
                 let Some(action) = h.str(K::CcAction).and_then(cc_actions::action) else {
                     return Ok(Vec::new());
                 };
-                // The Python reference runs this inside its `except TypeError` (meant for the lookups):
-                // a TypeError of the action itself (a header that cannot be joined) is bad-event-name too.
-                let ran = self.builder(h).and_then(|mut b| cc_actions::run(self, action, h, &mut b).map(|_| b.out));
-                return match ran {
-                    Err(Fail::Py(e)) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(h.py) => bad_name(),
-                    other => other,
-                };
+                // Run outside the reference's `except TypeError`: the action's errors are its own.
+                let mut b = self.builder(h)?;
+                cc_actions::run(self, action, h, &mut b)?;
+                return Ok(b.out);
             }
             let key = if h.get(K::EventSubclass).is_none() {
                 if !h.hashable(K::CcodSubclass) {
@@ -148,14 +145,23 @@ impl Core {
 
     fn builder(&mut self, h: &Headers) -> R<Builder> {
         let Some(core) = h.str_nonempty(K::CoreUuid) else {
+            if h.odd(K::CoreUuid) {
+                return h.bad_header(K::CoreUuid);
+            }
             return nz("missing-core-uuid", "event without Core-UUID".to_owned());
         };
         let Some(seq) = digits(h.get(K::EventSequence)) else {
+            if h.odd(K::EventSequence) {
+                return h.bad_header(K::EventSequence);
+            }
             return nz("bad-event-sequence", format!("Event-Sequence {}", h.repr_trunc(K::EventSequence, 40)?));
         };
         let ts_us = match digits(h.get(K::EventDateTimestamp)) {
             Some(ts) if (MIN_US..=MAX_US).contains(&ts) => ts,
             _ => {
+                if h.odd(K::EventDateTimestamp) {
+                    return h.bad_header(K::EventDateTimestamp);
+                }
                 return nz(
                     "bad-timestamp",
                     format!("Event-Date-Timestamp {}", h.repr_trunc(K::EventDateTimestamp, 40)?),
@@ -188,6 +194,9 @@ impl Core {
     /// The leg this channel event is about (created on first sight); may emit call.offered.
     pub fn leg(&mut self, h: &Headers, b: &mut Builder, offer: bool) -> R<LegView> {
         let Some(uuid) = h.str_nonempty(K::UniqueId) else {
+            if h.odd(K::UniqueId) {
+                return h.bad_header(K::UniqueId);
+            }
             return nz("missing-unique-id", format!("{} without Unique-ID", h.fmt(K::EventName)?));
         };
         let tenant = if h.truthy(K::VarCcodTenant)? { Some(self.tenant_value_of(h, K::VarCcodTenant)?) } else { None };
@@ -267,6 +276,9 @@ impl Core {
     /// The (call_id, tenant) of a bare mod_callcenter event, through `CC-Member-Session-UUID`.
     pub fn member_call(&self, h: &Headers) -> R<(String, String)> {
         let Some(member) = h.str_nonempty(K::CcMemberSession) else {
+            if h.odd(K::CcMemberSession) {
+                return h.bad_header(K::CcMemberSession);
+            }
             return nz("missing-header", format!("{} without CC-Member-Session-UUID", h.fmt(K::CcAction)?));
         };
         let call = self.book.calls.get(member).or_else(|| {
@@ -312,6 +324,7 @@ impl Core {
         let kind = if h.truthy(K::TransferKind)? {
             match h.str(K::TransferKind) {
                 Some(k @ ("blind" | "attended" | "queue")) => k,
+                _ if h.odd(K::TransferKind) => return h.bad_header(K::TransferKind),
                 _ => return nz("bad-transfer-kind", format!("ccod_transfer_kind {}", h.repr_trunc(K::TransferKind, 20)?)),
             }
         } else {
@@ -373,6 +386,7 @@ impl Core {
         let leg = self.leg(h, b, false)?;
         let digit = match h.str(K::DtmfDigit) {
             Some(d) if d.len() == 1 && DTMF_DIGITS.contains(d) => d,
+            _ if h.odd(K::DtmfDigit) => return h.bad_header(K::DtmfDigit),
             _ => return nz("bad-dtmf-digit", format!("DTMF-Digit {}", h.repr_trunc(K::DtmfDigit, 20)?)),
         };
         let samples = small_int(h.get(K::DtmfDuration));

@@ -138,9 +138,11 @@ def test_the_fuzz_reaches_every_error_path() -> None:
         "NormalizeError:missing-core-uuid", "NormalizeError:bad-event-name", "NormalizeError:missing-header",
         "NormalizeError:invalid-tenant", "NormalizeError:missing-unique-id", "NormalizeError:call-unknown",
         "NormalizeError:agent-tenant-unresolved", "NormalizeError:tenant-missing", "NormalizeError:bad-dtmf-digit",
-        "TypeError:None",
+        "NormalizeError:bad-header",
     }
     assert expected <= set(errors), sorted(expected - set(errors))
+    # A number, object or non-string array where a string header is read is bad-header, never a raw TypeError.
+    assert not {e for e in errors if e.startswith("TypeError:")}, sorted(errors)
 
 
 def _split_stream() -> list[bytes]:
@@ -300,7 +302,10 @@ def test_handmade_edge_cases() -> None:
     pair = Pair({"node": ""})
     outcomes = [pair.feed(body) for body in bodies]
     pair.assert_same_state()
-    assert any(isinstance(o, tuple) and o[0] == "TypeError" for o in outcomes)
+    errors = [o for o in outcomes if isinstance(o, tuple)]
+    assert ("NormalizeError", "bad-header", "FreeSWITCH-Switchname is a JSON number, not a string") in errors
+    assert ("NormalizeError", "bad-header", "FreeSWITCH-Version is a JSON object, not a string") in errors
+    assert not [e for e in errors if e[0] == "TypeError"]
     assert sum(isinstance(o, list) and len(o) == 1 for o in outcomes) >= 6
 
 
