@@ -23,8 +23,13 @@ Why this shape:
   flight, or gave up on it) before a new one is built and the cursor rewinds to the first
   unconfirmed record (duplicates possible, losses not).
 - Nothing here blocks the caller for long: building a producer does not wait for a broker,
-  retiring one happens across ``poll`` calls, fdatasync runs on the spool's helper thread, and
-  delivery reports are served by ``poll()`` on the caller's thread.
+  retiring one happens across ``poll`` calls, fdatasync runs on the spool's helper thread, the
+  reachability probe on its own short-lived thread, and delivery reports are served by ``poll()``
+  on the caller's thread.
+- Health (``kafka_up``): up while acks flow; down when records wait without acks, when librdkafka
+  reports all brokers down, or when a metadata probe fails. The probe (``list_topics`` with a short
+  timeout) runs at start, every ``probe_interval_s`` while down and every ``idle_probe_interval_s``
+  while idle, so an ingest with nothing to publish reports Kafka promptly, both ways.
 
 Durability points: a record is safe from a crash of this process once ``poll()`` (or ``flush()``)
 returned after its ``publish()``, and from a machine crash one ``fsync_interval_s`` later;
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -41,7 +47,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -72,8 +77,8 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
     """The librdkafka settings the publisher relies on, and why each.
 
     ``overrides`` take librdkafka names; ``_`` stands for ``.`` so they can be keyword
-    arguments (``linger_ms=5`` is ``linger.ms``). The publisher sets ``error_cb``, ``stats_cb``
-    and ``logger`` itself.
+    arguments (``linger_ms=5`` is ``linger.ms``). The publisher sets ``error_cb`` and ``logger``
+    itself.
 
     - ``enable.idempotence``, ``acks=all``, ``max.in.flight.requests.per.connection=5``: no
       duplicates from retries and per-partition order kept with up to 5 requests in flight
@@ -94,7 +99,6 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
     - ``message.max.bytes=1 MiB``: the broker's default record batch limit; larger records are
       refused by ``publish`` before they enter the spool.
     - ``reconnect.backoff*``: reconnect fast after a broker restart without hammering a dead one.
-    - ``statistics.interval.ms``: broker connection states, so health turns up while idle.
     - ``log.connection.close=false``: idle connections closed by the broker are not errors.
     """
     config: dict[str, Any] = {
@@ -116,7 +120,6 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
         "request.timeout.ms": 30_000,
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 2_000,
-        "statistics.interval.ms": 2_000,
         "log.connection.close": False,
     }
     config.update({key if key.endswith("_cb") or key in _PYTHON_KEYS else key.replace("_", "."): value
@@ -163,13 +166,16 @@ class DurablePublisher:
     ``fast_handoff`` is accepted for compatibility and has no effect (librdkafka's ``produce`` is
     the fast path). ``retire_timeout_s`` bounds how long a failed producer may finish its
     in-flight requests before they are purged; records it did not confirm are sent again.
+    ``probe_*`` set the reachability probe behind ``kafka_up`` (see the module docstring).
     """
 
     def __init__(self, *, bootstrap: str, spool_dir: Path, client_id: str, fsync_interval_s: float = 0.05,
                  max_inflight_bytes: int = 32 * 1024 * 1024, max_cached_bytes: int = 16 * 1024 * 1024,
                  stall_after_s: float = 5.0, segment_bytes: int = 64 * 1024 * 1024,
                  handoff_records: int = 64, poll_budget: int = 5000, fast_handoff: bool = True,
-                 retire_timeout_s: float = 10.0, **producer_overrides: Any) -> None:
+                 retire_timeout_s: float = 10.0, probe_interval_s: float = 1.0,
+                 idle_probe_interval_s: float = 5.0, probe_timeout_s: float = 2.0,
+                 **producer_overrides: Any) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.fsync_interval_s = fsync_interval_s
@@ -181,6 +187,9 @@ class DurablePublisher:
         self.poll_budget = poll_budget  # records handed over per poll: bounds one poll's pause in a replay
         self.fast_handoff = fast_handoff
         self.retire_timeout_s = retire_timeout_s
+        self.probe_interval_s = probe_interval_s
+        self.idle_probe_interval_s = idle_probe_interval_s
+        self.probe_timeout_s = probe_timeout_s
         self._producer_config = producer_config(bootstrap, client_id, max_inflight_bytes=max_inflight_bytes,
                                                 **producer_overrides)
         self._batch_bytes = int(self._producer_config["batch.size"])
@@ -215,7 +224,11 @@ class DurablePublisher:
         self._delivered_seen = 0
         self._replayed = 0
         self._kafka_up = False
-        self._broker_up = False  # a broker connection is up (librdkafka statistics)
+        self._reachable = False  # the last metadata probe was answered (and no all-brokers-down since)
+        self._probe: threading.Thread | None = None  # the probe in flight, at most one
+        self._probe_result: tuple[str | None] | None = None  # (error or None), set by the probe thread
+        self._probe_delivered = 0  # delivery reports seen when the probe started
+        self._next_probe = 0.0
         self._last_error: str | None = None
         self._last_progress = time.monotonic()
         self._last_sync = 0.0
@@ -233,6 +246,7 @@ class DurablePublisher:
         if self._spool.unacked:
             log.info("publisher.replay_pending", records=self._spool.unacked, from_seq=self._send_pos)
         self._producer = self._new_producer()
+        self._start_probe(time.monotonic())  # its answer turns kafka_up at the next poll, records or not
 
     def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Spool the record and hand it to Kafka soon; never waits for Kafka.
@@ -450,25 +464,18 @@ class DurablePublisher:
             return
         self._last_error = repr(error)
         if error.code() in _BROKERS_DOWN:
-            self._broker_up = False
+            self._reachable = False
             if self._kafka_up:
                 self._kafka_up = False
                 log.warning("publisher.kafka_down", error=error.str(), unacked=self._spool.next_seq - self._acked_pos)
         elif error.code() not in (KafkaError._TRANSPORT, KafkaError._RESOLVE):  # those are in librdkafka's log
             log.warning("publisher.kafka_error", error=error.str(), code=error.name())
 
-    def _on_stats(self, raw: str) -> None:
-        try:
-            brokers = orjson.loads(raw).get("brokers", {})
-        except orjson.JSONDecodeError:
-            return
-        self._broker_up = any(b.get("state") == "UP" for b in brokers.values())
-
     # -- producer lifecycle --------------------------------------------------------------------
     def _new_producer(self) -> Producer:
         config = dict(self._producer_config)
         config["batch.size"] = self._batch_bytes
-        config.update(error_cb=self._on_error, stats_cb=self._on_stats, logger=LibrdkafkaLog(self.client_id))
+        config.update(error_cb=self._on_error, logger=LibrdkafkaLog(self.client_id))
         producer = Producer(config)  # does not wait for a broker: connecting is librdkafka's own business
         self._generation += 1
         self._producer_born = time.monotonic()
@@ -539,17 +546,62 @@ class DurablePublisher:
             self._committed = self._acked_pos
         self._last_commit = time.monotonic()
 
+    # -- reachability probe ----------------------------------------------------------------------
+    def _start_probe(self, now: float) -> None:
+        """A metadata request on a thread of its own: ``list_topics`` blocks up to ``probe_timeout_s``."""
+        producer = self._producer
+        if producer is None or self._probe is not None:
+            return
+        self._next_probe = now + (self.idle_probe_interval_s if self._kafka_up else self.probe_interval_s)
+        self._probe_delivered = self._delivered
+        self._probe = threading.Thread(target=self._run_probe, args=(producer,), name="kafka-probe", daemon=True)
+        self._probe.start()
+
+    def _run_probe(self, producer: Producer) -> None:
+        """The probe thread: only stores its answer; ``poll()`` acts on it on the caller's thread."""
+        error: str | None = None
+        try:
+            producer.list_topics(timeout=self.probe_timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else repr(exc)
+        except Exception as exc:  # anything else also means no answer from Kafka
+            error = repr(exc)
+        self._probe_result = (error,)
+
+    def _take_probe(self) -> None:
+        """Apply a finished probe: answered -> reachable; no answer -> down, unless acks came meanwhile."""
+        result = self._probe_result
+        if result is None:
+            return
+        self._probe_result = None
+        self._probe = None
+        error = result[0]
+        if error is None:
+            self._reachable = True
+            return
+        self._reachable = False
+        if self._kafka_up and self._delivered == self._probe_delivered:
+            self._kafka_up = False
+            self._last_error = f"metadata probe: {error}"
+            log.warning("publisher.kafka_unreachable", error=error, timeout_s=self.probe_timeout_s,
+                        unacked=self._spool.next_seq - self._acked_pos)
+
     def _update_health(self, now: float) -> None:
-        """Up while acks flow (or, idle, while a broker connection is up); down when records wait without acks."""
+        """Up while acks flow (or, idle, while the probe reaches a broker); down when records wait
+        without acks or the probe finds no broker."""
+        self._take_probe()
+        idle = self._acked_pos == self._spool.next_seq
+        if self._probe is None and now >= self._next_probe and (idle or not self._kafka_up):
+            self._start_probe(now)
         if self._delivered != self._delivered_seen:
             self._delivered_seen = self._delivered
             self._last_progress = now
             self._produce_error = None
             if not self._kafka_up:
                 self._set_up()
-        elif self._acked_pos == self._spool.next_seq:
+        elif idle:
             self._last_progress = now
-            if not self._kafka_up and self._broker_up and self._producer is not None:
+            if not self._kafka_up and self._reachable and self._producer is not None:
                 self._set_up()
         elif self._kafka_up and now - self._last_progress > self.stall_after_s:
             self._kafka_up = False

@@ -400,6 +400,47 @@ def test_health_turns_up_without_traffic_once_a_broker_is_reachable(kafka_bootst
         pub.close()
 
 
+def _poll_until(pub: DurablePublisher, up: bool, seconds: float) -> float | None:
+    """Poll (as the ingest's housekeeping does) until ``kafka_up == up``; the seconds it took, or None."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        pub.poll()
+        if pub.stats.kafka_up is up:
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    return None
+
+
+def test_kafka_up_within_seconds_of_start_with_nothing_to_publish(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The start-up probe answers at once: no waiting for librdkafka statistics or a first ack."""
+    pub = DurablePublisher(bootstrap=kafka_bootstrap, spool_dir=tmp_path, client_id="test-start-up")
+    assert not pub.stats.kafka_up
+    pub.start()
+    try:
+        took = _poll_until(pub, True, 10)
+        assert took is not None and took < 3, f"kafka_up after {took}s"
+        assert pub.stats.published == 0 and pub.stats.last_error is None
+        time.sleep(0.5)  # idle probes keep it up
+        assert _poll_until(pub, False, 1.5) is None
+    finally:
+        pub.close()
+
+
+def test_kafka_up_stays_false_with_nothing_listening(tmp_path: Path) -> None:
+    pub = DurablePublisher(bootstrap=dead_bootstrap(), spool_dir=tmp_path, client_id="test-start-down",
+                           probe_timeout_s=0.5, probe_interval_s=0.2)
+    pub.start()
+    try:
+        t0 = time.monotonic()
+        assert _poll_until(pub, True, 3) is None
+        assert time.monotonic() - t0 < 4, "probes never block poll()"
+        assert pub.stats.last_error is not None
+    finally:
+        t0 = time.monotonic()
+        pub.close(timeout=0.2)
+        assert time.monotonic() - t0 < 2, "close does not wait for a probe in flight"
+
+
 def test_records_kafka_could_never_take_are_refused_before_the_spool(tmp_path: Path) -> None:
     pub = DurablePublisher(bootstrap=dead_bootstrap(), spool_dir=tmp_path, client_id="test-refuse")
     pub.start()
