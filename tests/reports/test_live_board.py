@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import random
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -260,3 +261,30 @@ def test_a_dropped_reports_stops_collecting(chdb_db: ChdbClient) -> None:
     gc.collect()
     assert len(client_module._watchers[chdb_db.database]) == 0
     Sink(chdb_db).write_events(_traffic(seed=1, calls=3))  # no watcher left: the insert alone
+
+
+def test_board_read_while_another_thread_writes(chdb_db: ChdbClient) -> None:
+    """The sink's thread inserts while a reader refreshes: rows inserted during a cold read or
+    between two reads are neither lost nor counted twice."""
+    events = _traffic(seed=21, calls=150)
+    rnd = random.Random(21)
+    rnd.shuffle(events)
+    writer, reports, by_sql = _Writer(chdb_db, "native"), Reports(chdb_db), Reports(chdb_db, live=False)
+    now = BASE + timedelta(hours=2)
+    done = threading.Event()
+    reads = 0
+
+    def write() -> None:
+        for i in range(0, len(events), 25):
+            writer.write_events(events[i : i + 25])
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    while not done.is_set():
+        reports.wallboard("acme", now, POLICIES[0])
+        reads += 1
+    thread.join()
+    assert reads >= 3
+    board = _same(reports, by_sql, "acme", now, POLICIES[0])
+    assert sum(q.get("offered", 0) for q in board["queues"]) == 50
