@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_publisher_kafka import assert_exactly_once_in_order, read_topic, record
+from test_publisher_kafka import assert_exactly_once_in_order, poll_until_kafka_up, read_topic, record
 
 from ccod_fs.devservices import KafkaBroker
 from ccod_fs.ingest.kafka_topics import ensure_topics
@@ -89,27 +89,17 @@ def test_kafka_down_at_start_then_back(broker: KafkaBroker, unique_topic: str, t
     assert_exactly_once_in_order(read_topic(broker.bootstrap, unique_topic), 3000)
 
 
-def _poll_until(pub: DurablePublisher, up: bool, seconds: float) -> float | None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        pub.poll()
-        if pub.stats.kafka_up is up:
-            return time.monotonic() - t0
-        time.sleep(0.02)
-    return None
-
-
 def test_idle_publisher_follows_the_broker_down_and_up(broker: KafkaBroker, tmp_path: Path) -> None:
     """Nothing to publish: kafka_up turns False when the broker dies and True when it is back."""
     pub = DurablePublisher(bootstrap=broker.bootstrap, spool_dir=tmp_path, client_id="fault-idle")
     pub.start()
     try:
-        assert _poll_until(pub, True, 5) is not None
+        assert poll_until_kafka_up(pub, True, 5) is not None
         broker.kill()
-        took = _poll_until(pub, False, 10)
+        took = poll_until_kafka_up(pub, False, 10)
         assert took is not None and took < 8, f"kafka_up still True {took}s after the kill"
         broker.restart()
-        took = _poll_until(pub, True, 30)
+        took = poll_until_kafka_up(pub, True, 30)
         assert took is not None, "kafka_up never came back without traffic"
         assert pub.stats.published == 0
     finally:
@@ -124,15 +114,15 @@ def test_idle_publisher_sees_a_frozen_broker_through_the_probe(broker: KafkaBrok
     pub.start()
     assert broker.pid is not None
     try:
-        assert _poll_until(pub, True, 5) is not None
+        assert poll_until_kafka_up(pub, True, 5) is not None
         os.kill(broker.pid, signal.SIGSTOP)
         try:
-            took = _poll_until(pub, False, 15)
+            took = poll_until_kafka_up(pub, False, 15)
             assert took is not None and took < 5, f"kafka_up still True {took}s after the freeze"
             assert pub.stats.last_error is not None and "metadata probe" in pub.stats.last_error
         finally:
             os.kill(broker.pid, signal.SIGCONT)
-        took = _poll_until(pub, True, 30)
+        took = poll_until_kafka_up(pub, True, 30)
         assert took is not None, "kafka_up never came back after the broker resumed"
     finally:
         pub.close(timeout=1)

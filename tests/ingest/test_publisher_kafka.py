@@ -400,7 +400,7 @@ def test_health_turns_up_without_traffic_once_a_broker_is_reachable(kafka_bootst
         pub.close()
 
 
-def _poll_until(pub: DurablePublisher, up: bool, seconds: float) -> float | None:
+def poll_until_kafka_up(pub: DurablePublisher, up: bool, seconds: float) -> float | None:
     """Poll (as the ingest's housekeeping does) until ``kafka_up == up``; the seconds it took, or None."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
@@ -417,11 +417,11 @@ def test_kafka_up_within_seconds_of_start_with_nothing_to_publish(kafka_bootstra
     assert not pub.stats.kafka_up
     pub.start()
     try:
-        took = _poll_until(pub, True, 10)
+        took = poll_until_kafka_up(pub, True, 10)
         assert took is not None and took < 3, f"kafka_up after {took}s"
         assert pub.stats.published == 0 and pub.stats.last_error is None
         time.sleep(0.5)  # idle probes keep it up
-        assert _poll_until(pub, False, 1.5) is None
+        assert poll_until_kafka_up(pub, False, 1.5) is None
     finally:
         pub.close()
 
@@ -432,7 +432,7 @@ def test_kafka_up_stays_false_with_nothing_listening(tmp_path: Path) -> None:
     pub.start()
     try:
         t0 = time.monotonic()
-        assert _poll_until(pub, True, 3) is None
+        assert poll_until_kafka_up(pub, True, 3) is None
         assert time.monotonic() - t0 < 4, "probes never block poll()"
         assert pub.stats.last_error is not None
     finally:
