@@ -192,7 +192,7 @@ def bench_throughput(bootstrap: str, ch: Any, n: int, batch: int, profile: str |
             first_poll.append(time.perf_counter())
         original_take(records)
 
-    service._take = take  # type: ignore[method-assign]
+    service._take = take  # type: ignore[method-assign, assignment]
     profiler = cProfile.Profile() if profile else None
 
     def run() -> None:
@@ -216,7 +216,7 @@ def bench_throughput(bootstrap: str, ch: Any, n: int, batch: int, profile: str |
     cpu = time.process_time() - cpu_before
     service.stop()
     thread.join(30)
-    service.consumer.close(autocommit=False)
+    service.consumer.close()
     service.dlq.close()
     if profiler is not None and profile:
         profiler.dump_stats(profile)
@@ -307,7 +307,7 @@ def bench_freshness(bootstrap: str, ch: Any, rate: int, seconds: float) -> float
         time.sleep(0.05)
     service.stop()
     thread.join(30)
-    service.consumer.close(autocommit=False)
+    service.consumer.close()
     service.dlq.close()
     lags = [visible - produced / 1000 for visible, stamps in sink.visible for produced in stamps]
     lags.sort()

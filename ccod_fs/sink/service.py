@@ -1,16 +1,21 @@
 """Kafka -> ClickHouse sink service: consume, batch, validate, insert, then commit.
 
-At least once: offsets are committed only after every table of the batch is inserted and
-the batch's dead letters are acknowledged by Kafka, batch after batch in order. When
-ClickHouse is down the writer retries the same batch with exponential backoff (tenacity) while
-the consumer, once the next batch is full, pauses its partitions and keeps polling so the group
-does not evict it: nothing is dropped, nothing crash-loops.
+At least once: offsets (the next offset of each partition) are committed synchronously only
+after every table of the batch is inserted and the batch's dead letters are acknowledged by
+Kafka, batch after batch in order. When ClickHouse is down the writer retries the same batch with
+exponential backoff (tenacity) while this thread keeps calling ``consume`` (the assignment paused
+once a batch waits) so rebalances are served and ``max.poll.interval.ms`` never runs out:
+nothing is dropped, nothing crash-loops.
 
-Pipelined: the insert of batch N runs in a writer thread while this thread polls and decodes
+Rebalances: a partition revoked (or lost) while a batch holding its records is unwritten or
+uncommitted is not committed by us; its records are read again by its next owner (duplicates are
+harmless: insert deduplication tokens and ReplacingMergeTree tables), never lost.
+
+Pipelined: the insert of batch N runs in a writer thread while this thread consumes and decodes
 batch N+1. The driver spends part of an insert waiting on the server with the GIL released,
 and the server's own work (on the other core) overlaps with our decoding. At most one batch is
-in the writer at a time, and commits stay on the consumer's thread (kafka-python consumers are
-not thread-safe).
+in the writer at a time; commits and rebalance callbacks (served inside ``consume``) stay on the
+consumer's thread, so the bookkeeping they share needs no lock.
 """
 
 from __future__ import annotations
@@ -25,25 +30,28 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError, RebalanceInProgressError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential
 
 from ccod_fs.clickhouse.client import ClickHouseClient, connect
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.deadletter import DeadLetter
-from ccod_fs.sink import kafka_records
 from ccod_fs.sink.builders import decoder_name, new_builder
-from ccod_fs.sink.kafka_records import RecordRun
+from ccod_fs.sink.dead_letters import PendingDeadLetters
+from ccod_fs.sink.kafka_client import SinkConsumer, build_consumer, build_dlq_producer
 from ccod_fs.sink.rows import RowBatch
 from ccod_fs.sink.writer import Sink, batch_token
 
 log = structlog.get_logger(__name__)
 
+__all__ = ["SinkService", "build_consumer", "build_dlq_producer", "run_migrate", "run_sink", "tune_gc"]
 
-WAIT_POLLING_AFTER_S = 1.0  # a writer busier than this: pause and poll (group membership, rebalances)
-COMMIT_REBALANCE_WAIT_S = 60.0  # how long a written batch's commit waits out a rebalance
+SERVE_AFTER_S = 1.0  # a writer busier than this: keep consuming (rebalances, max.poll.interval.ms)
+SERVE_POLL_S = 0.1  # one consume call while waiting for the writer or a retry
+COMMIT_RETRY_S = 60.0  # how long a written batch's commit is retried (rebalance, coordinator moving)
+_COMMIT_RETRIED = (KafkaError.REBALANCE_IN_PROGRESS,)
+
+Partition = tuple[str, int]
 
 
 class Stopped(Exception):
@@ -53,12 +61,13 @@ class Stopped(Exception):
 class _Batch:
     """One batch being filled: decoded rows, dead letters and the offset range per partition."""
 
-    __slots__ = ("builder", "dead", "ranges", "started")
+    __slots__ = ("builder", "dead", "ranges", "revoked", "started")
 
     def __init__(self, decoder: str) -> None:
         self.builder = new_builder(decoder)
         self.dead: list[DeadLetter] = []
-        self.ranges: dict[tuple[str, int], list[int]] = {}
+        self.ranges: dict[Partition, list[int]] = {}
+        self.revoked: set[Partition] = set()  # partitions given up while filling: not committed
         self.started = 0.0
 
     def pending(self) -> int:
@@ -74,14 +83,15 @@ class _Sealed:
         self.rows: RowBatch = batch.builder.finish()
         self.dead = batch.dead
         self.events = batch.builder.events
+        # the token covers every row inserted (a re-delivered batch of the same ranges dedups)
         self.token = batch_token((t, p, a, b) for (t, p), (a, b) in batch.ranges.items())
-        self.offsets = {TopicPartition(t, p): OffsetAndMetadata(b + 1, "", -1)
-                        for (t, p), (_a, b) in batch.ranges.items()}
+        self.offsets: dict[Partition, int] = {tp: b + 1 for tp, (_a, b) in batch.ranges.items()
+                                              if tp not in batch.revoked}
 
 
 class SinkService:
-    def __init__(self, consumer: Any, dlq_producer: Any, sink: Sink, *, dead_letter_topic: str, origin: str,
-                 batch_max_events: int = 50_000, batch_max_age_s: float = 0.5,
+    def __init__(self, consumer: SinkConsumer, dlq_producer: Any, sink: Sink, *, dead_letter_topic: str,
+                 origin: str, batch_max_events: int = 50_000, batch_max_age_s: float = 0.5,
                  retry_max_backoff_s: float = 30.0, pipelined: bool = True) -> None:
         self.consumer = consumer
         self.dlq = dlq_producer
@@ -96,84 +106,148 @@ class SinkService:
         self.stats = {"events": 0, "dead_letters": 0, "batches": 0, "retries": 0}
         self.decoder = decoder_name()  # native (ccod_fs_native) or python
         self._batch = _Batch(self.decoder)
+        self._open: list[_Sealed] = []  # sealed, not committed yet (oldest first)
         self._in_flight: tuple[_Sealed, Future[None]] | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._retrying = threading.Event()
-        self._carry: dict[TopicPartition, list[Any]] = {}
-        self._run_size = 1  # largest Kafka record batch seen (records)
+        self._carry: list[Message] = []  # consumed while waiting, not decoded yet (consume order)
+        self._paused = False
+        self._repause = False  # partitions were assigned while paused
 
     def stop(self) -> None:
         self.stop_event.set()
 
+    # ---- rebalances (served inside consume(), on this thread) --------------------------------------
+
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._repause = self._paused
+        log.info("sink.assigned", partitions=sorted((tp.topic, tp.partition) for tp in partitions))
+
+    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._give_up(partitions, lost=False)
+
+    def _on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._give_up(partitions, lost=True)
+
+    def _give_up(self, partitions: list[TopicPartition], *, lost: bool) -> None:
+        """Never commit these partitions for what we hold: their next owner reads those records again."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        if not gone:
+            return
+        for sealed in self._open:
+            for tp in gone:
+                sealed.offsets.pop(tp, None)
+        self._batch.revoked |= gone & self._batch.ranges.keys()  # read again after a re-assign: committed
+        if self._carry:
+            self._carry = [m for m in self._carry if (m.topic(), m.partition()) not in gone]
+        log.info("sink.partitions_lost" if lost else "sink.revoked", partitions=sorted(gone))
+
     # ---- consuming -----------------------------------------------------------------------------
 
-    def _take(self, records: dict[TopicPartition, list[Any]]) -> None:
-        """Decode what one poll returned into the current batch (RecordRuns or ConsumerRecords).
+    def _take(self, messages: list[Message]) -> None:
+        """Decode consumed messages into the current batch, one ``add_run`` per partition run.
 
-        A batch never exceeds ``batch_max_events``: what does not fit is carried, in order, into
-        the next batch (a poll returns whole Kafka record batches, so it can overshoot).
+        ``consume`` hands out messages of one partition in fetch-sized runs, in offset order.
         """
-        batch = self._batch
-        add_run = batch.builder.add_run
-        for tp, items in records.items():
-            if not items:
+        values: list[bytes | None] = []
+        offsets: list[Any] = []  # ints: only messages without error() are taken
+        topic: Any = None
+        partition: Any = None
+        for m in messages:
+            if m.error() is not None:
+                self._consume_error(m)
                 continue
-            room = self.batch_max_events - batch.pending()
-            if room <= 0:
-                self._carry.setdefault(tp, []).extend(items)
-                continue
-            if not batch.started:
-                batch.started = time.monotonic()
-            topic, partition = tp.topic, tp.partition
-            if type(items[0]) is RecordRun:
-                taken: list[RecordRun] = []
-                for i, run in enumerate(items):
-                    if len(run) > room:
-                        if room:
-                            taken.append(RecordRun(run.offsets[:room], run.values[:room]))
-                        rest = [RecordRun(run.offsets[room:], run.values[room:]), *items[i + 1:]]
-                        self._carry.setdefault(tp, []).extend(rest)
-                        break
-                    taken.append(run)
-                    room -= len(run)
-                    self._run_size = max(self._run_size, len(run))
-                if not taken:
-                    continue
-                for run in taken:
-                    add_run(run.values, run.offsets, dead=batch.dead, origin=self.origin, topic=topic,
-                            partition=partition)
-                first, last = taken[0].offsets[0], taken[-1].offsets[-1]
-            else:  # the standard kafka-python records (fast path not installed)
-                if len(items) > room:
-                    self._carry.setdefault(tp, []).extend(items[room:])
-                    items = items[:room]
-                add_run([r.value for r in items], [r.offset for r in items], dead=batch.dead, origin=self.origin,
-                        topic=topic, partition=partition)
-                first, last = items[0].offset, items[-1].offset
-            rng = batch.ranges.setdefault((topic, partition), [first, last])
-            rng[1] = last
+            t = m.topic()
+            p = m.partition()
+            if p != partition or t != topic:
+                if values:
+                    self._add_run(topic, partition, values, offsets)
+                    values, offsets = [], []
+                topic, partition = t, p
+            values.append(m.value())
+            offsets.append(m.offset())
+        if values:
+            self._add_run(topic, partition, values, offsets)
 
-    def _poll(self, timeout_ms: int) -> None:
-        """Fill the batch: first from records carried over, else from one poll."""
-        if self._carry:
-            carry, self._carry = self._carry, {}
-            self._take(carry)
+    def _add_run(self, topic: str, partition: int, values: list[bytes | None], offsets: list[int]) -> None:
+        batch = self._batch
+        if not batch.started:
+            batch.started = time.monotonic()
+        batch.builder.add_run(values, offsets, dead=batch.dead, origin=self.origin, topic=topic,
+                              partition=partition)
+        first, last = offsets[0], offsets[-1]
+        rng = batch.ranges.setdefault((topic, partition), [first, last])
+        if last > rng[1]:
+            rng[1] = last
+        if first < rng[0]:  # re-read after a rebalance gave the partition back: the range covers both
+            rng[0] = first
+
+    def _consume_error(self, message: Message) -> None:
+        error = message.error()
+        assert error is not None
+        if error.code() == KafkaError._PARTITION_EOF:
             return
+        log.warning("sink.consume_error", code=error.name(), error=error.str(), topic=message.topic(),
+                    partition=message.partition(), fatal=error.fatal())
+
+    def _consume(self, num_messages: int, timeout_s: float) -> list[Message]:
+        """One ``consume``; a client-level error is logged and yields nothing (fatal ones end the run)."""
+        try:
+            return self.consumer.consume(num_messages=num_messages, timeout=timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.fatal():
+                raise
+            log.warning("sink.consume_failed", error=str(exc))
+            self.stop_event.wait(timeout_s)
+            return []
+
+    def _poll(self, timeout_s: float) -> None:
+        """Fill the batch: first from messages carried over, else from one ``consume``.
+
+        Never past ``batch_max_events``: ``consume`` returns at most what is asked for (it waits
+        until it has that many or the timeout ran out).
+        """
         room = max(1, self.batch_max_events - self._batch.pending())
-        # with RecordRuns, max_records counts Kafka record batches
-        self._take(self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, room // self._run_size)))
+        if self._carry:
+            taken, self._carry = self._carry[:room], self._carry[room:]
+            self._take(taken)
+            return
+        self._take(self._consume(room, timeout_s))
+
+    def _serve(self, timeout_s: float) -> None:
+        """Consume while waiting (writer busy, retry backoff, commit retry): keeps the group served.
+
+        What arrives waits in the carry; once it holds a batch the assignment is paused, so a long
+        ClickHouse outage holds at most that much. librdkafka re-fetches a paused partition from
+        the position after the last message it returned, so nothing is skipped on resume.
+        """
+        room = self.batch_max_events - len(self._carry)
+        if room <= 0 and not self._paused:
+            self.consumer.pause(self.consumer.assignment())
+            self._paused = True
+        self._carry.extend(self._consume(max(1, room), timeout_s))
+        if self._repause:  # assigned while paused: those partitions start paused too
+            self._repause = False
+            self.consumer.pause(self.consumer.assignment())
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = self._repause = False
+            self.consumer.resume(self.consumer.assignment())
 
     def run(self) -> None:
         log.info("sink.started", origin=self.origin, decoder=self.decoder, batch_max_events=self.batch_max_events,
                  batch_max_age_s=self.batch_max_age_s, pipelined=self.pipelined)
+        self.consumer.subscribe(self.consumer.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
         if self.pipelined:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-writer-{self.origin}")
         try:
             while not self.stop_event.is_set():
                 started = self._batch.started
                 age = time.monotonic() - started if started else 0.0
-                timeout_ms = max(1, int((self.batch_max_age_s - age) * 1000)) if started else 200
-                self._poll(timeout_ms)
+                self._poll(max(0.001, self.batch_max_age_s - age) if started else 0.2)
                 self._reap(block=False)
                 started = self._batch.started
                 if self._batch.pending() >= self.batch_max_events or (
@@ -198,6 +272,7 @@ class SinkService:
         if self._batch.ranges:
             sealed = _Sealed(self._batch)
             self._batch = _Batch(self.decoder)
+            self._open.append(sealed)
             self._reap(block=True)
             if self._writer is None:
                 self._write(sealed)
@@ -221,56 +296,58 @@ class SinkService:
         self._commit(sealed)
 
     def _wait(self, future: Future[None]) -> None:
-        """Wait for the writer; once it takes long (or retries), pause and poll every 100 ms.
+        """Wait for the writer; once it takes long (or retries), keep consuming meanwhile.
 
-        kafka-python finishes a rebalance only inside ``poll()`` and sends no heartbeats while a
-        join is under way: a consumer that sat out a long insert (or a ClickHouse outage) without
-        polling was dropped from the group and then waited out rebalances it could not finish.
+        librdkafka heartbeats from its own thread, so a usual insert is simply waited out; a long
+        one (a ClickHouse outage) must still call ``consume`` to serve rebalances and to stay
+        within ``max.poll.interval.ms``.
         """
-        paused = False
         retried = False
         since = time.monotonic()
         try:
             while True:
                 try:
-                    future.result(timeout=0.1)
+                    future.result(timeout=0 if retried else 0.1)
                     return
                 except FutureTimeout:
                     pass
                 retried = retried or self._retrying.is_set()
-                if not paused and not retried and time.monotonic() - since < WAIT_POLLING_AFTER_S:
-                    continue  # a usual insert: the heartbeat thread covers it, no pause/refetch churn
-                if not paused:
-                    self.consumer.pause(*self.consumer.assignment())
-                    paused = True
-                # paused: returns nothing, keeps membership; a partition assigned meanwhile
-                # is not paused, so whatever it returns is carried (undecoded) to the next batch
-                for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
-                    self._carry.setdefault(tp, []).extend(items)
+                if retried or time.monotonic() - since >= SERVE_AFTER_S:
+                    self._serve(SERVE_POLL_S)
         finally:
-            if paused:
-                self.consumer.resume(*self.consumer.paused())
+            if self._paused:
+                self._resume()
                 if retried:
                     log.info("sink.resumed")
 
     def _commit(self, sealed: _Sealed) -> None:
-        """Commit a written batch; during a rebalance, poll (carrying records) and commit again."""
-        deadline = time.monotonic() + COMMIT_REBALANCE_WAIT_S
-        while True:
-            try:
-                self.consumer.commit(sealed.offsets)
-                break
-            except RebalanceInProgressError as exc:
-                if time.monotonic() > deadline or self.stop_event.is_set():
-                    log.warning("sink.commit_failed_rebalancing", error=str(exc))
+        """Commit a written batch's offsets (synchronously); retried while the group rebalances.
+
+        Partitions revoked meanwhile are left out (``_give_up``); a commit refused for good means
+        the partitions moved: their next owner re-reads them (re-delivery is harmless).
+        """
+        deadline = time.monotonic() + COMMIT_RETRY_S
+        try:
+            while sealed.offsets:
+                offsets = [TopicPartition(t, p, offset) for (t, p), offset in sealed.offsets.items()]
+                try:
+                    result = self.consumer.commit(offsets=offsets, asynchronous=False)
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args else None
+                    retry = isinstance(error, KafkaError) and (error.code() in _COMMIT_RETRIED or error.retriable())
+                    if retry and time.monotonic() < deadline and not self.stop_event.is_set():
+                        self._serve(SERVE_POLL_S)  # lets the rebalance finish
+                        continue
+                    log.warning("sink.commit_failed", error=str(exc), partitions=len(offsets))
                     break
-                # kafka-python finishes the rejoin inside poll(); what it returns waits in the carry
-                for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
-                    self._carry.setdefault(tp, []).extend(items)
-            except CommitFailedError as exc:
-                # partitions moved to another member: it will re-read these offsets; re-delivery is harmless
-                log.warning("sink.commit_failed_rebalanced", error=str(exc))
+                for tp in result or ():
+                    if tp.error is not None:
+                        log.warning("sink.commit_failed_partition", topic=tp.topic, partition=tp.partition,
+                                    error=str(tp.error))
                 break
+        finally:
+            self._resume()
+            self._open.remove(sealed)
         self.stats["events"] += sealed.events
         self.stats["dead_letters"] += len(sealed.dead)
         self.stats["batches"] += 1
@@ -283,15 +360,11 @@ class SinkService:
         """Insert the batch (retrying while ClickHouse is away), then produce its dead letters."""
         self._with_retry("clickhouse_insert", lambda: self.sink.write_rows(sealed.rows, sealed.token))
         if sealed.dead:
-            self._with_retry("dead_letter_produce", lambda: self._send_dead_letters(sealed.dead))
-
-    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        futures = [self.dlq.send(self.dead_letter_topic, key=d.origin.encode(), value=d.to_json()) for d in dead]
-        self.dlq.flush(timeout=30)
-        for fut in futures:
-            fut.get(timeout=30)
-        for d in dead:
-            log.warning("sink.dead_letter", reason=d.reason, topic=d.topic, partition=d.partition, offset=d.offset)
+            letters = PendingDeadLetters(self.dlq, self.dead_letter_topic, sealed.dead)
+            self._with_retry("dead_letter_produce", letters.send)
+            for d in sealed.dead:
+                log.warning("sink.dead_letter", reason=d.reason, topic=d.topic, partition=d.partition,
+                            offset=d.offset)
 
     def _with_retry(self, what: str, action: Callable[[], object]) -> None:
         def before_sleep(state: Any) -> None:
@@ -300,24 +373,17 @@ class SinkService:
             log.warning("sink.retrying", what=what, attempt=state.attempt_number,
                         error=repr(state.outcome.exception())[:300])
 
-        paused = False
-
         def sleep(seconds: float) -> None:
-            nonlocal paused
-            if self._writer is not None:  # the consumer's thread keeps polling (see _wait)
+            if self._writer is not None:  # the consumer's thread keeps consuming (see _wait)
                 if self.stop_event.wait(seconds):
                     raise Stopped
                 return
-            # writing on the consumer's own thread: sleep by polling, paused (group membership)
-            if not paused:
-                self.consumer.pause(*self.consumer.assignment())
-                paused = True
+            # writing on the consumer's own thread: sleep by consuming (group membership)
             deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
+            while (left := deadline - time.monotonic()) > 0:
                 if self.stop_event.is_set():
                     raise Stopped
-                for tp, items in self.consumer.poll(timeout_ms=100, max_records=1).items():
-                    self._carry.setdefault(tp, []).extend(items)
+                self._serve(min(SERVE_POLL_S, left))
 
         retrying = Retrying(
             retry=retry_if_exception_type(Exception),
@@ -331,49 +397,12 @@ class SinkService:
             retrying(action)
         finally:
             self._retrying.clear()
-            if paused:
-                self.consumer.resume(*self.consumer.paused())
+            if self._writer is None and self._paused:
+                self._resume()
                 log.info("sink.resumed", what=what)
 
 
 # ---- composition root ----------------------------------------------------------------------------
-
-
-def build_consumer(kafka: Any, group_id: str, **overrides: Any) -> KafkaConsumer:
-    """The sink's consumer: manual commits, large fetches, record batches as RecordRuns.
-
-    ``check_crcs=False``, as librdkafka's default (``check.crcs=false``): the broker verifies
-    every batch's CRC when it is produced and TCP checksums the transfer, so re-checking each
-    fetched batch on the consumer only repeats work; a corrupt value would still fail JSON and
-    contract validation and go to the dead-letter topic, never into ClickHouse silently. The
-    fetch sizes let one poll return a full batch (50,000 events of ~0.5 kB) across partitions.
-    """
-    config: dict[str, Any] = dict(
-        bootstrap_servers=kafka.bootstrap.split(","),
-        group_id=group_id,
-        client_id=f"{kafka.client_id}-sink",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=50_000,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_min_bytes=1,
-        fetch_max_wait_ms=100,
-        check_crcs=False,
-    )
-    config.update(overrides)
-    consumer = KafkaConsumer(**config)
-    kafka_records.install(consumer)
-    # metadata first: a group leader without the topic's metadata assigns it to nobody
-    # (kafka-python's range assignor: "No partition metadata for topic"), and the sink would idle
-    consumer.partitions_for_topic(kafka.events_topic)
-    consumer.subscribe([kafka.events_topic])
-    return consumer
-
-
-def build_dlq_producer(kafka: Any) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.client_id}-sink-dlq",
-                         acks="all", linger_ms=5)
 
 
 def _log_connect_retry(state: Any) -> None:
@@ -422,8 +451,8 @@ def run_sink(settings: Any) -> None:
     try:
         service.run()
     finally:
-        consumer.close(autocommit=False)
-        producer.close(timeout=10)
+        consumer.close()  # leaves the group; commits nothing (enable.auto.commit=false)
+        producer.flush(10)
         client.close()
 
 

@@ -114,8 +114,8 @@ class RunningSink:
         self.service.stop()
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "sink thread did not stop"
-        self.service.consumer.close(autocommit=False)
-        self.service.dlq.close(timeout=10)
+        self.service.consumer.close()
+        self.service.dlq.flush(10)
 
 
 def start_sink(bootstrap: str, topic: str, dlq_topic: str, group: str, sink: Sink, *,

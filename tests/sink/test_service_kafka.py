@@ -70,7 +70,7 @@ def run_until(service: SinkService, done: Callable[[], bool], timeout: float = 6
     finally:
         service.stop()
         thread.join(30)
-        service.consumer.close(autocommit=False)
+        service.consumer.close()
         service.dlq.close()
 
 
@@ -165,7 +165,7 @@ def test_crash_between_insert_and_commit_then_restart(kafka, native: NativeClien
     t = threading.Thread(target=run)
     t.start()
     t.join(60)
-    crashing.consumer.close(autocommit=False)
+    crashing.consumer.close()
     crashing.dlq.close()
     assert errors, "the first sink should have crashed after its insert"
     assert committed(kafka, "g") == 0
@@ -202,7 +202,7 @@ def test_clickhouse_down_pauses_retries_and_loses_nothing(kafka, tmp_path, pipel
             time.sleep(0.1)
         service.stop()
         thread.join(30)
-        service.consumer.close(autocommit=False)
+        service.consumer.close()
         service.dlq.close()
         assert client.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
         assert committed(kafka, "g") == len(evs)
@@ -281,3 +281,106 @@ def test_values_the_columns_cannot_hold_are_dead_letters_not_a_batch_retried_for
         eid = json.loads(base64.b64decode(letter["raw_b64"]))["event_id"]  # stdlib: ints beyond 64 bits
         assert poison[eid][0] in letter["detail"], letter
     assert {json.loads(base64.b64decode(d["raw_b64"]))["event_id"] for d in letters} == set(poison)
+
+
+class FlakySink(Sink):
+    """ClickHouse "down" (every insert raises) until ``up`` is set."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.up = threading.Event()
+
+    def write_rows(self, batch, token=None):  # type: ignore[no-untyped-def]
+        if not self.up.is_set():
+            raise ConnectionError("clickhouse down (simulated)")
+        return super().write_rows(batch, token)
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sync"])
+def test_a_long_outage_pauses_the_assignment_keeps_consuming_and_resumes_without_gaps(
+        kafka, native: NativeClient, pipelined: bool) -> None:
+    """Small batches: while the writer retries, the consumer's carry fills up to a batch, then the
+    assignment is paused (consume keeps the group served); after the outage it resumes from the
+    position after the last message returned, and every event arrives exactly once per id."""
+    migrate(native)
+    evs = calls_fixture()
+    produce(kafka, [serialize_event(e) for e in evs] + [None])  # type: ignore[list-item]
+    sink = FlakySink(native)
+    service = make_service(kafka, sink, "pause", pipelined=pipelined, batch_max_events=10, batch_max_age_s=0.1)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (service._paused and service.stats["retries"] >= 3):
+            assert thread.is_alive(), "sink died during the outage"
+            assert time.monotonic() < deadline, f"never paused: {service.stats}"
+            time.sleep(0.05)
+        assert service.stats["events"] == 0 and committed(kafka, "pause") == 0
+        assert len(service._carry) <= service.batch_max_events
+        sink.up.set()
+        deadline = time.monotonic() + 60
+        while service.stats["events"] + service.stats["dead_letters"] < len(evs) + 1:
+            assert thread.is_alive(), "sink died after the outage"
+            assert time.monotonic() < deadline, f"not recovered: {service.stats}"
+            time.sleep(0.1)
+    finally:
+        service.stop()
+        thread.join(30)
+        service.consumer.close()
+        service.dlq.close()
+    assert service.stats["events"] == len(evs) and service.stats["dead_letters"] == 1  # the null value
+    assert not service._paused
+    assert committed(kafka, "pause") == len(evs) + 1
+    assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
+    dlq = KafkaConsumer(kafka.dead_letter_topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
+                        consumer_timeout_ms=5_000)
+    letters = [orjson.loads(m.value) for m in dlq]
+    dlq.close()
+    assert len(letters) == 1 and letters[0]["stage"] == "sink-validate", letters
+
+
+class SlowSink(Sink):
+    def write_rows(self, batch, token=None):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        return super().write_rows(batch, token)
+
+
+def test_a_member_joining_mid_stream_rebalances_without_losing_or_double_committing(
+        kafka, native: NativeClient, native_factory: Callable[[str | None], NativeClient]) -> None:
+    """A second member joins while the first is busy: partitions are revoked with batches unwritten
+    or uncommitted; those are re-read by their new owner, and together they commit every offset."""
+    migrate(native)
+    f = EventFactory()
+    evs = []
+    for i in range(400):
+        evs += call_events(f, tenant=f"t{i % 7}", queue="sales", start=T0, call_id=f"r{i}", agent=f"a{i % 3}",
+                           wait_ms=1_000, talk_ms=30_000, ring_ms=500)
+    produce(kafka, [serialize_event(e) for e in evs])
+    first = make_service(kafka, SlowSink(native), "rebalance", batch_max_events=50, batch_max_age_s=0.1)
+    second = make_service(kafka, SlowSink(native_factory(native.database)), "rebalance", batch_max_events=50,
+                          batch_max_age_s=0.1)
+    threads = [threading.Thread(target=first.run, daemon=True), threading.Thread(target=second.run, daemon=True)]
+    threads[0].start()
+    try:
+        deadline = time.monotonic() + 30
+        while first.stats["events"] < 100:
+            assert time.monotonic() < deadline, f"first member never started: {first.stats}"
+            time.sleep(0.05)
+        threads[1].start()
+        deadline = time.monotonic() + 90
+        while committed(kafka, "rebalance") < len(evs):
+            assert all(t.is_alive() for t in threads), "a sink died"
+            assert time.monotonic() < deadline, f"not all committed: {first.stats} {second.stats}"
+            time.sleep(0.2)
+    finally:
+        for service in (first, second):
+            service.stop()
+        for t in threads:
+            t.join(30)
+        for service in (first, second):
+            service.consumer.close()
+            service.dlq.close()
+    assert second.stats["events"] > 0, "the second member never got partitions"
+    assert first.stats["events"] + second.stats["events"] >= len(evs)
+    assert committed(kafka, "rebalance") == len(evs)
+    assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
