@@ -278,11 +278,8 @@ def bench_freshness(bootstrap: str, ch: Any, rate: int, seconds: float) -> float
                           batch_max_age_s=0.5)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
-    deadline = time.time() + 120
-    while not service.consumer.assignment():  # joined the group and got partitions
-        if time.time() > deadline:
-            raise RuntimeError("freshness sink never got partitions assigned")
-        time.sleep(0.2)
+    if not service.assigned.wait(120):  # joined the group and got partitions
+        raise RuntimeError("freshness sink never got partitions assigned")
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
     f = EventFactory(core_uuid=f"fresh-{uuid.uuid4().hex[:8]}")
     sent = 0

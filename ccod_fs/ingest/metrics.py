@@ -19,7 +19,8 @@ class IngestMetrics:
             "ccod_ingest_sequence_gaps", "Event-Sequence regressions or restarts seen", ["node", "kind"], registry=r
         )
         self.spool_depth = Gauge("ccod_ingest_spool_depth", "records spooled, not yet acked by Kafka", registry=r)
-        self.kafka_up = Gauge("ccod_ingest_kafka_up", "1 when Kafka acks sends or answers the metadata probe", registry=r)
+        self.kafka_up = Gauge("ccod_ingest_kafka_up", "1 when Kafka acks sends or answers the metadata probe",
+                              registry=r)
         self.esl_connected = Gauge("ccod_ingest_esl_connected", "1 while the ESL socket is up", registry=r)
         self.lag_seconds = Gauge(
             "ccod_ingest_lag_seconds", "now minus Event-Date-Timestamp of the last event", registry=r

@@ -49,6 +49,9 @@ def consumer_config(kafka: Any, group_id: str, **overrides: Any) -> dict[str, An
     - The fetch sizes let one ``consume`` return a full batch (50,000 events of ~0.5 kB) across
       partitions; ``fetch.queue.backoff.ms`` low so the prefetch queue refills while a batch is
       inserted instead of pausing a whole second once it ran over ``queued.min.messages``.
+    - ``session.timeout.ms=10000``: a crashed sink's partitions move to another member within 10 s
+      (librdkafka's default is 45 s); heartbeats come from librdkafka's thread, so a long insert
+      never trips it.
     - ``check.crcs`` stays librdkafka's default (false): the broker verified every batch's CRC
       when it was produced and TCP checksums the transfer; a corrupt value would still fail JSON
       and contract validation and become a dead letter, never a silent row.
@@ -61,6 +64,7 @@ def consumer_config(kafka: Any, group_id: str, **overrides: Any) -> dict[str, An
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
+        "session.timeout.ms": 10_000,
         "fetch.max.bytes": fetch_max_bytes,
         "receive.message.max.bytes": fetch_max_bytes + 512,
         "max.partition.fetch.bytes": 16 * 1024 * 1024,

@@ -113,6 +113,9 @@ class SinkService:
         self._carry: list[Message] = []  # consumed while waiting, not decoded yet (consume order)
         self._paused = False
         self._repause = False  # partitions were assigned while paused
+        # set once the group gave this member partitions: other threads wait on it (the librdkafka
+        # consumer itself must not be called from another thread while consume() runs)
+        self.assigned = threading.Event()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -121,6 +124,8 @@ class SinkService:
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self._repause = self._paused
+        if partitions:
+            self.assigned.set()
         log.info("sink.assigned", partitions=sorted((tp.topic, tp.partition) for tp in partitions))
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
