@@ -62,10 +62,11 @@ _PYTHON_KEYS = ("logger", "on_delivery")  # confluent-kafka's own keys (and ``*_
 
 
 def default_compression() -> str:
-    """lz4 when our consumers can read it, else none.
+    """lz4 when every reader here can decode it, else none.
 
-    librdkafka always has lz4, but the sink consumes with kafka-python, which decodes lz4 only
-    with the ``lz4`` package installed; gzip would cost about half the throughput.
+    The sink consumes with librdkafka, which always has lz4; the kafka-python readers (test
+    helpers, the benchmarks' baselines, tools built on kafka-python) decode lz4 only with the
+    ``lz4`` package installed. gzip would cost about half the throughput.
     """
     from kafka.codec import has_lz4
 
