@@ -58,6 +58,13 @@ def make_service(kafka, sink: Sink, group: str, **kw: Any) -> SinkService:
                        batch_max_age_s=kw.pop("batch_max_age_s", 0.2), retry_max_backoff_s=1.0, **kw)
 
 
+def stop_service(service: SinkService, thread: threading.Thread) -> None:
+    service.stop()
+    thread.join(30)
+    service.consumer.close()
+    service.dlq.close()
+
+
 def run_until(service: SinkService, done: Callable[[], bool], timeout: float = 60.0) -> None:
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
@@ -68,10 +75,7 @@ def run_until(service: SinkService, done: Callable[[], bool], timeout: float = 6
             assert time.monotonic() < deadline, f"timed out; stats={service.stats}"
             time.sleep(0.1)
     finally:
-        service.stop()
-        thread.join(30)
-        service.consumer.close()
-        service.dlq.close()
+        stop_service(service, thread)
 
 
 def calls_fixture() -> list:
@@ -324,10 +328,7 @@ def test_a_long_outage_pauses_the_assignment_keeps_consuming_and_resumes_without
             assert time.monotonic() < deadline, f"not recovered: {service.stats}"
             time.sleep(0.1)
     finally:
-        service.stop()
-        thread.join(30)
-        service.consumer.close()
-        service.dlq.close()
+        stop_service(service, thread)
     assert service.stats["events"] == len(evs) and service.stats["dead_letters"] == 1  # the null value
     assert not service._paused
     assert committed(kafka, "pause") == len(evs) + 1
