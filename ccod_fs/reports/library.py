@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from ccod_fs.clickhouse.client import ChdbClient, ClickHouseClient, Columns
 from ccod_fs.clickhouse.dialect import Dialect
-from ccod_fs.reports.live_board import INTERVAL_S, WAIT_WINDOW_MS, LiveBoard
+from ccod_fs.reports.live_board import AGENT_COLUMNS, CALL_COLUMNS, INTERVAL_S, WAIT_WINDOW_MS, LiveBoard
 
 SQL_DIR = Path(__file__).parent / "sql"
 INTERVALS_MIN = (5, 15, 30, 60)
@@ -111,11 +111,7 @@ def _with_service_level(row: dict[str, Any], policy: SlPolicy) -> dict[str, Any]
 
 
 # the columns the boards read, per table: only these lists are held until the next read
-_LIVE_COLUMNS = {
-    "calls_partial": ("tenant_id", "call_id", "type", "at", "queue_id", "queued_at", "answered_at", "answer_wait_ms",
-                      "outcome", "dequeue_wait_ms", "ended_at"),
-    "agent_state_changes": ("tenant_id", "agent_id", "kind", "value", "changed_at"),
-}
+_LIVE_COLUMNS = {"calls_partial": CALL_COLUMNS, "agent_state_changes": AGENT_COLUMNS}
 
 
 class _InsertFeed:

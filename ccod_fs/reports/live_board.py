@@ -23,7 +23,7 @@ No I/O here: :class:`~ccod_fs.reports.library.Reports` runs the queries and feed
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,10 @@ WAIT_CAP_MS = 268_435_455  # 2^28 - 1: the SQL packs each wait into 28 bits
 WAIT_WINDOW_MS = 4 * 3600 * 1000  # waiting_now.sql: a call queued more than 4 h ago no longer counts
 INTERVAL_S = 900
 _GONE_TYPES = frozenset(("call.answered", "call.dequeued"))
+# the columns the board reads from each table's inserts, in the order it unpacks them
+CALL_COLUMNS = ("tenant_id", "call_id", "type", "at", "queue_id", "queued_at", "answered_at", "answer_wait_ms",
+                "outcome", "dequeue_wait_ms", "ended_at")
+AGENT_COLUMNS = ("tenant_id", "agent_id", "kind", "value", "changed_at")
 
 
 def interval_of(at_ms: int) -> int:
@@ -74,9 +78,13 @@ class CallWait:
     gone_ms: int | None = None  # earliest answer / dequeue / end
 
 
-def _col(columns: Mapping[str, Sequence[Any]], name: str, n: int) -> Sequence[Any]:
-    values = columns.get(name)
-    return values if values is not None else [None] * n
+def _rows(columns: Mapping[str, Sequence[Any]], names: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``names`` from an insert's column lists; a column the insert left out is NULL
+    (none without the first, the tenant)."""
+    if not columns.get(names[0]):
+        return iter(())
+    n = len(columns[names[0]])
+    return zip(*(columns.get(name) or [None] * n for name in names), strict=True)
 
 
 @dataclass
@@ -137,15 +145,7 @@ class LiveBoard:
 
     def apply_calls(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """A ``calls_partial`` insert (epoch-ms times): this tenant's rows update intervals and waits."""
-        tenants = columns.get("tenant_id")
-        if not tenants:
-            return
-        n = len(tenants)
-        col = _col
-        rows = zip(tenants, col(columns, "call_id", n), col(columns, "type", n), col(columns, "at", n),
-                   col(columns, "queue_id", n), col(columns, "queued_at", n), col(columns, "answered_at", n),
-                   col(columns, "answer_wait_ms", n), col(columns, "outcome", n),
-                   col(columns, "dequeue_wait_ms", n), col(columns, "ended_at", n), strict=True)
+        rows = _rows(columns, CALL_COLUMNS)
         tenant, floor_s, horizon = self.tenant, self.floor_s, self.horizon_ms
         for t, call_id, typ, at, queue, queued_at, answered_at, answer_wait, outcome, dequeue_wait, ended_at in rows:
             if t != tenant:
@@ -162,13 +162,7 @@ class LiveBoard:
 
     def apply_agents(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """An ``agent_state_changes`` insert: this tenant's newer changes win."""
-        tenants = columns.get("tenant_id")
-        if not tenants:
-            return
-        n = len(tenants)
-        for t, agent, kind, value, changed in zip(tenants, _col(columns, "agent_id", n), _col(columns, "kind", n),
-                                                  _col(columns, "value", n), _col(columns, "changed_at", n),
-                                                  strict=True):
+        for t, agent, kind, value, changed in _rows(columns, AGENT_COLUMNS):
             if t == self.tenant:
                 self._agent(agent, kind, value, changed)
 
