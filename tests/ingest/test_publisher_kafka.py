@@ -300,7 +300,10 @@ def test_fatal_producer_error_rewinds_to_the_first_unconfirmed_record_and_loses_
     # librdkafka's error_cb as it reports a fatal idempotence error (the seam librdkafka calls)
     pub._on_error(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "injected fatal error", fatal=True))
     pub.poll()
-    assert pub._producer is None and pub._retiring is first, "the failed producer is retired, not reused"
+    # retired, not reused: it may still be finishing in-flight requests, or already be done with them
+    # (purged queue, nothing in flight); the new producer waits for the rebuild backoff either way
+    assert pub._producer is None, "the failed producer is retired, not reused"
+    assert pub._retiring is first or pub._retiring is None, "only the failed producer is retiring"
     assert "injected" in (pub.stats.last_error or "")
     for i in range(n, n + 500):  # publishing goes on while it retires
         pub.publish(unique_topic, *record(i))
