@@ -32,8 +32,9 @@ from typing import Any
 from confluent_kafka import Producer
 from kafka import KafkaProducer
 
+from ccod_fs.bus.kafka_log import LibrdkafkaLog
 from ccod_fs.ingest.kafka_topics import ensure_topics
-from ccod_fs.ingest.publisher import DurablePublisher, LibrdkafkaLog, producer_config
+from ccod_fs.ingest.publisher import DurablePublisher, producer_config
 
 Message = tuple[bytes, bytes]  # (key, value), already serialized
 RAW_SAMPLE = 200_000

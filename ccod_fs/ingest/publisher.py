@@ -37,7 +37,6 @@ returned after its ``publish()``, and from a machine crash one ``fsync_interval_
 """
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -50,6 +49,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from ccod_fs.bus.kafka_log import LibrdkafkaLog
 from ccod_fs.ingest.spool import Spool, SpoolReader
 
 log = structlog.get_logger(__name__)
@@ -135,19 +135,6 @@ def check_topic(topic: object) -> None:
     if topic in (".", "..") or len(topic) > _TOPIC_MAX_LENGTH or not _TOPIC_CHARS.fullmatch(topic):
         raise ValueError(f"illegal topic name {topic!r}: up to {_TOPIC_MAX_LENGTH} of ASCII alphanumerics, "
                          "'.', '_' and '-', not '.' or '..'")
-
-
-class LibrdkafkaLog:
-    """librdkafka's log lines (served by ``poll()``, on the caller's thread) as structlog events."""
-
-    def __init__(self, client_id: str) -> None:
-        self._log = structlog.get_logger("librdkafka").bind(client_id=client_id)
-
-    def log(self, level: int, fmt: str, *args: Any) -> None:
-        facility, message = (str(args[0]), str(args[-1])) if len(args) >= 2 else ("", fmt % args)
-        if facility == "CONFWARN" and "experimental" in message:
-            level = logging.DEBUG  # enable.gapless.guarantee is chosen knowingly (see producer_config)
-        self._log.log(level, "librdkafka.log", facility=facility, message=message)
 
 
 @dataclass(frozen=True, slots=True)

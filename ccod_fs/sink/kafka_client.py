@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from ccod_fs.ingest.publisher import LibrdkafkaLog
+from ccod_fs.bus.kafka_log import LibrdkafkaLog
 
 log = structlog.get_logger(__name__)
 
