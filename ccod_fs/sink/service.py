@@ -103,7 +103,10 @@ class SinkService:
         self.retry_max_backoff_s = retry_max_backoff_s
         self.pipelined = pipelined
         self.stop_event = threading.Event()
-        self.stats = {"events": 0, "dead_letters": 0, "batches": 0, "retries": 0}
+        # partitions_*: partitions given up by rebalances (revoked) or by a lost membership (lost):
+        # how often this member's uncommitted work was left to the partitions' next owner
+        self.stats = {"events": 0, "dead_letters": 0, "batches": 0, "retries": 0, "partitions_revoked": 0,
+                      "partitions_lost": 0}
         self.decoder = decoder_name()  # native (ccod_fs_native) or python
         self._batch = _Batch(self.decoder)
         self._open: list[_Sealed] = []  # sealed, not committed yet (oldest first)
@@ -145,6 +148,7 @@ class SinkService:
         self._batch.revoked |= gone & self._batch.ranges.keys()  # read again after a re-assign: committed
         if self._carry:
             self._carry = [m for m in self._carry if (m.topic(), m.partition()) not in gone]
+        self.stats["partitions_lost" if lost else "partitions_revoked"] += len(gone)
         log.info("sink.partitions_lost" if lost else "sink.revoked", partitions=sorted(gone))
 
     # ---- consuming -----------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
@@ -22,6 +24,7 @@ from ccod_fs.clickhouse.client import NativeClient
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.events import serialize_event
 from ccod_fs.devservices.clickhouse import ClickHouseServer
+from ccod_fs.sink.kafka_client import SinkConsumer, consumer_config
 from ccod_fs.sink.service import SinkService, build_consumer, build_dlq_producer
 from ccod_fs.sink.synthetic import EventFactory, call_events
 from ccod_fs.sink.writer import Sink
@@ -385,3 +388,120 @@ def test_a_member_joining_mid_stream_rebalances_without_losing_or_double_committ
     assert first.stats["events"] + second.stats["events"] >= len(evs)
     assert committed(kafka, "rebalance") == len(evs)
     assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
+
+
+class StallingConsumer(SinkConsumer):
+    """A consumer whose loop stalls, once armed, at the first ``consume`` while the service holds a
+    sealed batch not committed yet, as behind a call hanging in the loop. librdkafka heartbeats from
+    its own thread, so it is ``max.poll.interval.ms`` that runs out, not the session: librdkafka
+    leaves the group and serves the loss (``on_lost``) at the next ``consume``."""
+
+    def __init__(self, config: dict[str, Any], topics: list[str]) -> None:
+        super().__init__(config, topics)
+        self.service: SinkService | None = None
+        self.armed = threading.Event()
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.held: list[Any] = []  # the service's uncommitted batches when it stalled
+        self.held_offsets: dict[tuple[str, int], int] = {}
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Any]:
+        service = self.service
+        if self.armed.is_set() and not self.stalled.is_set() and service is not None and service._open:
+            self.held = list(service._open)
+            self.held_offsets = {tp: offset for sealed in self.held for tp, offset in sealed.offsets.items()}
+            self.stalled.set()
+            self.release.wait(60)
+        return super().consume(num_messages=num_messages, timeout=timeout)
+
+
+_COORDINATOR_NOT_READY = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                          KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._TIMED_OUT, KafkaError._TRANSPORT)
+
+
+def group_stable(admin: AdminClient, kafka, group: str, members: int) -> bool:
+    """The broker's view: the group is Stable with ``members`` members, each holding partitions.
+
+    Not yet while its coordinator is still being found or loaded (``NOT_COORDINATOR`` and the like).
+    """
+    name = f"{group}-{kafka.events_topic}"
+    try:
+        described = admin.describe_consumer_groups([name], request_timeout=10)[name].result(timeout=15)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and (error.code() in _COORDINATOR_NOT_READY or error.retriable()):
+            return False
+        raise
+    return (described.state == ConsumerGroupState.STABLE and len(described.members) == members
+            and all(m.assignment.topic_partitions for m in described.members))
+
+
+def wait_for(what: str, done: Callable[[], bool], threads: list[threading.Thread], timeout: float,
+             detail: Callable[[], object] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert all(t.is_alive() for t in threads), f"a sink died while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {detail()}"
+        time.sleep(0.1)
+
+
+def test_a_member_whose_assignment_is_lost_commits_none_of_it_and_its_successor_reads_it_again(
+        kafka, native: NativeClient, native_factory: Callable[[str | None], NativeClient]) -> None:
+    """librdkafka's on_lost: the first member's loop stalls past ``max.poll.interval.ms`` (6 s) while it
+    holds a sealed, uncommitted batch, so librdkafka takes it out of the group and the second member
+    gets every partition and commits every offset. When the stall ends the lost callback drops the
+    held batch's offsets before it is reaped: nothing is committed over the successor's offsets,
+    nothing is lost, nothing is counted twice."""
+    migrate(native)
+    group = f"lost-{kafka.events_topic}"
+    f = EventFactory()
+    evs = []
+    for i in range(100):
+        evs += call_events(f, tenant=f"t{i % 7}", queue="sales", start=T0, call_id=f"l{i}", agent=f"a{i % 3}",
+                           wait_ms=1_000, talk_ms=30_000, ring_ms=500)
+    # 6 s: the broker's smallest session (group.min.session.timeout.ms); max.poll.interval.ms >= it
+    consumer = StallingConsumer(consumer_config(kafka, group, session_timeout_ms=6_000, max_poll_interval_ms=6_000,
+                                                heartbeat_interval_ms=500), [kafka.events_topic])
+    first = SinkService(consumer, build_dlq_producer(kafka), Sink(native), dead_letter_topic=kafka.dead_letter_topic,
+                        origin=group, batch_max_events=50, batch_max_age_s=0.1, retry_max_backoff_s=1.0)
+    consumer.service = first
+    second = make_service(kafka, Sink(native_factory(native.database)), "lost", batch_max_events=50,
+                          batch_max_age_s=0.1)
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    threads = [threading.Thread(target=s.run, daemon=True) for s in (first, second)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for("both members to hold partitions", lambda: group_stable(admin, kafka, "lost", 2), threads, 30)
+        consumer.armed.set()
+        produce(kafka, [serialize_event(e) for e in evs])
+        wait_for("the first member to stall holding a batch", consumer.stalled.is_set, threads, 30,
+                 lambda: first.stats)
+        assert consumer.held_offsets, "the stalled member held no uncommitted offsets"
+        # max.poll.interval.ms runs out: librdkafka leaves the group, the second member takes over
+        wait_for("the second member to commit every offset", lambda: committed(kafka, "lost") == len(evs),
+                 threads, 45, lambda: (committed(kafka, "lost"), first.stats, second.stats))
+        assert first.stats["partitions_lost"] == 0, "lost is served in consume, which is still stalled"
+        consumer.release.set()
+        wait_for("the lost callback and the held batches reaped",
+                 lambda: first.stats["partitions_lost"] > 0 and not any(s in first._open for s in consumer.held),
+                 threads, 30, lambda: first.stats)
+        wait_for("the first member back in the group", lambda: group_stable(admin, kafka, "lost", 2), threads, 30)
+    finally:
+        consumer.release.set()
+        for service in (first, second):
+            service.stop()
+        for t in threads:
+            t.join(30)
+        for service in (first, second):
+            service.consumer.close()
+            service.dlq.close()
+
+    assert first.stats["partitions_lost"] >= len(consumer.held_offsets), first.stats
+    assert all(not sealed.offsets for sealed in consumer.held), "the lost partitions' offsets were kept"
+    assert committed(kafka, "lost") == len(evs), "an offset was committed over the successor's"
+    assert native.query("SELECT count() AS n FROM events_raw FINAL")[0]["n"] == len(evs)
+    assert native.query("SELECT count() AS n FROM events_raw")[0]["n"] >= len(evs)
+    per_call = native.query("SELECT call_id, countIf(bridge_ms IS NOT NULL) AS segs FROM calls_partial FINAL "
+                            "GROUP BY call_id")
+    assert len(per_call) == 100 and all(r["segs"] == 1 for r in per_call), per_call
