@@ -3,11 +3,11 @@
 Header values come from the switch and, for caller-controlled fields, from the
 outside world: every reader here returns ``None`` (or raises ``ValueError`` for
 the callers that must dead-letter) instead of trusting the shape. The string
-readers (``text``, ``nonempty``) raise ``NormalizeError("bad-header")`` for a
-JSON number, boolean, object or non-string array: the JSON decoder does not check
-value types (that would halve its throughput), and such a value must not surface
-as a raw ``TypeError`` or be joined into text. No regexes: these run on the
-ingest's hot path.
+readers (``text``, ``nonempty``, ``checked``) raise ``NormalizeError("bad-header")``
+for a JSON number, boolean, object or non-string array: the JSON decoder does not
+check value types (that would halve its throughput), and such a value must not
+surface as a raw ``TypeError``, be joined into text or pass for an absent header.
+No regexes: these run on the ingest's hot path.
 """
 
 from __future__ import annotations
@@ -66,6 +66,21 @@ def text(headers: Headers, key: str) -> str | None:
         except TypeError:  # an item that is not a string
             pass
     raise bad_header(key, value)
+
+
+def checked(headers: Headers, key: str) -> str | list[str] | None:
+    """``headers.get(key)`` for a header that is only tested or compared (``== "inbound"``, truthiness).
+
+    A string or a list of strings comes back as it came (no join: a list is never equal to
+    a fixed string), absent as None; any other JSON type is ``bad-header``: without the
+    check a ``0`` or ``{}`` would read as an absent header and a ``5`` as a mismatch.
+    """
+    value = headers.get(key)
+    if value is None or type(value) is str:
+        return value
+    if odd_value(value):
+        raise bad_header(key, value)
+    return value
 
 
 def nonempty(headers: Headers, key: str) -> str | None:

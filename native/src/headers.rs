@@ -290,6 +290,47 @@ impl<'a, 'py> Headers<'a, 'py> {
         matches!(self.get(k), Some(Value::Py(_)))
     }
 
+    /// `esl_values.checked()`: `h.get(k)` for a header that is only tested or compared; a string or a
+    /// list of strings as it came, else (`Value::Py`: number, bool, object, odd list) `bad-header`.
+    #[inline]
+    pub fn checked(&self, k: K) -> R<Option<&Value<'a>>> {
+        match self.get(k) {
+            Some(Value::Py(_)) => self.bad_header(k),
+            v => Ok(v),
+        }
+    }
+
+    /// `v = checked(h, k)`, then `v if type(v) is str`.
+    #[inline]
+    pub fn str_checked(&self, k: K) -> R<Option<&str>> {
+        Ok(match self.checked(k)? {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// `v = checked(h, k)`, then `v if v and type(v) is str`.
+    #[inline]
+    pub fn str_nonempty_checked(&self, k: K) -> R<Option<&str>> {
+        Ok(self.str_checked(k)?.filter(|s| !s.is_empty()))
+    }
+
+    /// `checked(h, k) == lit`
+    #[inline]
+    pub fn eq_checked(&self, k: K, lit: &str) -> R<bool> {
+        Ok(self.str_checked(k)? == Some(lit))
+    }
+
+    /// `bool(checked(h, k))`: no Python call, an odd value has raised already.
+    #[inline]
+    pub fn truthy_checked(&self, k: K) -> R<bool> {
+        Ok(match self.checked(k)? {
+            Some(Value::Str(s)) => !s.is_empty(),
+            Some(Value::List(v)) => !v.is_empty(),
+            None | Some(Value::Null) | Some(Value::Py(_)) => false,
+        })
+    }
+
     /// `"|".join()` of a Python value: a list of strings, else `bad-header` (TypeError of the join).
     fn join_py(&self, k: K, o: &Py<PyAny>) -> R<String> {
         let o = o.bind(self.py);

@@ -63,6 +63,8 @@ class Pair:
     events: int = 0
     canonical: int = 0
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    bad_headers: collections.Counter[str] = field(default_factory=collections.Counter)
+    """The header named by each ``bad-header`` outcome: which checked reads the stream reached."""
 
     def __post_init__(self) -> None:
         self.python = Normalizer(**self.config)
@@ -78,6 +80,8 @@ class Pair:
             self.canonical += len(expected)
         else:
             self.errors[f"{expected[0]}:{expected[1]}"] += 1
+            if expected[1] == "bad-header":
+                self.bad_headers[expected[2].partition(" is a JSON ")[0]] += 1
         return expected
 
     def feed_all(self, bodies: Iterable[bytes]) -> None:
@@ -135,6 +139,15 @@ READ_KEYS = (
     "expires", "network-ip", "user-agent", "Job-UUID", "Job-Command-Arg", "Job-Command", "Uptime-msec",
     "Session-Count", "FreeSWITCH-Version", "_body",
 )
+# Read headers that are only tested or compared (``esl_values.checked()``, ``== "inbound"``, truthiness): an odd
+# JSON type there is bad-header, reached mostly on a leg's first event (the new-leg reads).
+COMPARED_KEYS = (
+    "Call-Direction", "variable_cc_member_session_uuid", "variable_ccod_call_id", "variable_ccod_agent",
+    "variable_originating_leg_uuid", "Other-Type", "Other-Leg-Unique-ID", "variable_ccod_tenant",
+    "variable_cc_agent", "Unique-ID", "ccod_action", "ccod_transfer_kind", "variable_sip_hangup_disposition",
+)
+# JSON types FreeSWITCH never sends, falsy ones included (they must not pass for an absent header).
+ODD_TYPES = (0, 0.0, False, {}, 5, True, {"a": "b"}, [1, "x"], [None])
 NAMES = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_PARK", "CHANNEL_BRIDGE", "CHANNEL_HOLD", "CHANNEL_UNHOLD",
          "DTMF", "RECORD_START", "RECORD_STOP", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB", "HEARTBEAT", "CUSTOM")
 SUBCLASSES = ("callcenter::info", "sofia::register", "sofia::unregister", "sofia::expire", "ccod::queue",
@@ -238,7 +251,7 @@ def mutate(body: bytes, rng: random.Random, pool: list[str]) -> bytes:
     data: dict[str, Any] = orjson.loads(body)
     pairs = list(data.items())
     for _ in range(rng.randrange(1, 5)):
-        op = rng.randrange(10)
+        op = rng.randrange(11)
         if op <= 1 and pairs:  # remove a header the normalizer reads (or any)
             keys = [i for i, (k, _) in enumerate(pairs) if k in READ_KEYS] or list(range(len(pairs)))
             pairs.pop(rng.choice(keys))
@@ -263,10 +276,40 @@ def mutate(body: bytes, rng: random.Random, pool: list[str]) -> bytes:
         elif op == 8:  # a value FreeSWITCH-escaped in the body: caller-controlled text
             key = rng.choice(("Caller-Caller-ID-Name", "CC-Member-CID-Name", "variable_cc_queue", "Channel-Name"))
             pairs.append((key, rng.choice(ODD_STRINGS[-20:]) + "\U0001f600\u00e9\\\"\x00"))
-        else:  # a tenant or an identity change
+        elif op == 9:  # a tenant or an identity change
             key = rng.choice(("variable_ccod_tenant", "ccod_tenant", "Core-UUID", "Unique-ID", "CC-Agent"))
             pairs.append((key, rng.choice(pool) if pool and rng.random() < 0.5 else rng.choice(ODD_STRINGS)))
+        else:
+            _mutate_compared(pairs, data, rng, pool)
     return _dump(pairs, rng)
+
+
+def _mutate_compared(pairs: list[tuple[str, Any]], data: dict[str, Any], rng: random.Random, pool: list[str]) -> None:
+    """Set a compared header (one the event carries, half the time) to an odd JSON type or a FreeSWITCH shape,
+    often on a leg seen for the first time (the new-leg reads), half of those outbound (Other-Type is read)."""
+    present = [k for k, _ in pairs if k in COMPARED_KEYS]
+    key = rng.choice(present) if present and rng.random() < 0.5 else rng.choice(COMPARED_KEYS)
+    if rng.random() < 0.4:
+        pairs.append(("Unique-ID", f"fuzz-leg-{rng.randrange(1000)}"))
+        if rng.random() < 0.5:
+            pairs.append(("Call-Direction", "outbound"))
+    pairs.append((key, rng.choice(ODD_TYPES) if rng.random() < 0.6 else _value(rng, data.get(key), pool)))
+
+
+def compared_fuzzed(bodies: list[bytes], seed: int, rate: float = 0.3) -> Iterator[bytes]:
+    """The stream with about ``rate`` of its events (and every rare event of our dialplan, ``ccod_subclass``)
+    carrying one compared-header mutation and nothing else (no broken JSON, no other odd header first):
+    what reaches every checked() read."""
+    rng = random.Random(seed)
+    pool = value_pool(bodies)
+    for body in bodies:
+        data: dict[str, Any] = orjson.loads(body)
+        if rng.random() >= rate and "ccod_subclass" not in data:
+            yield body
+            continue
+        pairs = list(data.items())
+        _mutate_compared(pairs, data, rng, pool)
+        yield _dump(pairs, rng)
 
 
 def value_pool(bodies: Iterable[bytes]) -> list[str]:

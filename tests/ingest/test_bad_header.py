@@ -4,7 +4,9 @@ FreeSWITCH only sends strings (and lists of strings for array variables); the JS
 check value types, so the normalizer does: such a value is dead-lettered as ``bad-header`` with a
 detail naming the header and the JSON type found, the same from the Python reference and the
 native core, never as a raw ``TypeError`` (``unexpected-error``) nor as ``bad-event-name``, which
-stays for Event-Name / Event-Subclass / CC-Action.
+stays for Event-Name / Event-Subclass / CC-Action. The same holds for headers that are only tested or
+compared (``Call-Direction == "inbound"``, ``variable_cc_member_session_uuid``, the hangup disposition...):
+an odd type there, a falsy ``0``, ``false`` or ``{}`` included, is no absent header and no mismatch.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ccod_fs.ingest.pipeline import IngestPipeline
 
 # (value, JSON type named in the detail) of the shapes FreeSWITCH never sends
 ODD: list[tuple[Any, str]] = [
-    (7, "number"), (2.5, "number"), (-1, "number"), (True, "boolean"), (False, "boolean"),
+    (7, "number"), (2.5, "number"), (-1, "number"), (0, "number"), (True, "boolean"), (False, "boolean"),
     ({"a": "b"}, "object"), ({}, "object"), ([1, "x"], "array"), ([None], "array"), ([{"a": 1}], "array"),
 ]
 # shapes that are no header type error: absent, FreeSWITCH array variables
@@ -51,6 +53,24 @@ def _hangup() -> dict[str, Any]:
     return {**_first("CHANNEL_HANGUP_COMPLETE"), "variable_ccod_tenant": "acme"}
 
 
+def _outbound_hangup(**headers: str) -> dict[str, Any]:
+    """A first-seen outbound leg's hang-up: the new-leg reads past the member / ccod_call_id checks."""
+    return {**_hangup(), "Call-Direction": "outbound", **headers}
+
+
+def _transfer() -> dict[str, Any]:
+    return {**_channel_create(), "Event-Name": "CUSTOM", "Event-Subclass": "ccod::queue",
+            "ccod_action": "transfer", "ccod_transfer_target": "sales"}
+
+
+def _agent_leg_dtmf() -> list[dict[str, Any]]:
+    """An agent leg's CHANNEL_CREATE, then a DTMF on it: a known agent leg with a tenant learns its agent."""
+    create = {**_channel_create(), "Unique-ID": "agent-leg-1", "Call-Direction": "outbound",
+              "variable_cc_member_session_uuid": _channel_create()["Unique-ID"], "variable_cc_agent": "1000@default"}
+    dtmf = {**create, "Event-Name": "DTMF", "DTMF-Digit": "5", "Event-Sequence": str(int(create["Event-Sequence"]) + 1)}
+    return [create, dtmf]
+
+
 # (base event, header): a queue event header, the switch name, channel-event headers (optional and required)
 CASES = {
     "queue-CC-Queue": (_queue_start, "CC-Queue"),
@@ -66,13 +86,34 @@ CASES = {
     "create-event-sequence": (_channel_create, "Event-Sequence"),
     "create-timestamp": (_channel_create, "Event-Date-Timestamp"),
     "hangup-cause": (_hangup, "Hangup-Cause"),
+    # only tested or compared (esl_values.checked()): before, an odd type read as absent or as a mismatch
+    "create-call-direction": (_channel_create, "Call-Direction"),
+    "create-ccod-tenant": (_channel_create, "variable_ccod_tenant"),
+    "create-caller-ccod-agent": (_channel_create, "variable_ccod_agent"),
+    "hangup-member-session": (_hangup, "variable_cc_member_session_uuid"),
+    "hangup-ccod-call-id": (_hangup, "variable_ccod_call_id"),
+    "hangup-linked-ccod-agent": (lambda: {**_hangup(), "variable_ccod_call_id": "call-9"}, "variable_ccod_agent"),
+    "hangup-originating-leg": (lambda: _outbound_hangup(variable_originating_leg_uuid="leg-0"),
+                               "variable_originating_leg_uuid"),
+    "hangup-other-type": (_outbound_hangup, "Other-Type"),
+    "hangup-originator-other-leg": (lambda: _outbound_hangup(**{"Other-Type": "originator"}), "Other-Leg-Unique-ID"),
+    "hangup-disposition": (_hangup, "variable_sip_hangup_disposition"),
+    "agent-leg-cc-agent": (_agent_leg_dtmf, "variable_cc_agent"),
+    "transfer-unique-id": (_transfer, "Unique-ID"),
+    "transfer-ccod-action": (_transfer, "ccod_action"),
+    "transfer-kind": (_transfer, "ccod_transfer_kind"),
 }
 
 
-def _outcome(base: dict[str, Any], header: str, value: Any) -> Any:
-    """Both normalizers (fresh, no node name: the switch name is read) on the event; the outcome they agree on."""
+def _outcome(base: dict[str, Any] | list[dict[str, Any]], header: str, value: Any) -> Any:
+    """Both normalizers (fresh, no node name: the switch name is read) on the event (after the ones before it,
+    for a list); the outcome they agree on."""
+    *before, event = base if isinstance(base, list) else [base]
     pair = Pair({"domain_tenants": {"default": "acme", "127.0.0.1": "acme"}})
-    return pair.feed(orjson.dumps({**base, header: value}))  # asserts Python == native, state included
+    pair.feed_all(orjson.dumps(earlier) for earlier in before)
+    outcome = pair.feed(orjson.dumps({**event, header: value}))  # asserts Python == native
+    pair.assert_same_state()
+    return outcome
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -105,13 +146,35 @@ def test_bad_event_name_stays_for_the_names(header: str, value: Any) -> None:
     assert outcome == ("NormalizeError", "bad-event-name", "Event-Name, Event-Subclass or CC-Action is not a string")
 
 
-@pytest.mark.parametrize(("header", "value"), [("ccod_transfer_kind", 3), ("ccod_transfer_kind", {"k": "blind"})])
-def test_transfer_kind_of_an_odd_type_is_bad_header(header: str, value: Any) -> None:
-    base = {**_channel_create(), "Event-Name": "CUSTOM", "Event-Subclass": "ccod::queue",
-            "ccod_action": "transfer", "ccod_transfer_target": "sales"}
-    assert isinstance(_outcome(base, "X-Unread", "x"), list)
-    outcome = _outcome(base, header, value)
-    assert outcome[:2] == ("NormalizeError", "bad-header") and outcome[2].startswith(f"{header} is a JSON ")
+@pytest.mark.parametrize(("header", "absent_outcome"), [
+    ("Call-Direction", "call.offered outbound"), ("variable_ccod_agent", "call.offered inbound"),
+    ("variable_ccod_tenant", "nothing"), ("ccod_transfer_kind", "blind transfer"),
+])
+@pytest.mark.parametrize("value", [0, False, {}], ids=repr)
+def test_a_falsy_odd_type_is_no_absent_header(header: str, absent_outcome: str, value: Any) -> None:
+    """What the event maps to with the header absent, and what a falsy odd value gives instead."""
+    base = _transfer() if header == "ccod_transfer_kind" else _channel_create()
+    absent = _outcome({k: v for k, v in base.items() if k != header}, "X-Unread", "x")
+    found = {"call.offered outbound": any(b'"direction":"outbound"' in raw for _, raw in absent),
+             "call.offered inbound": any(b'"direction":"inbound"' in raw for _, raw in absent),
+             "nothing": absent == [], "blind transfer": any(b'"kind":"blind"' in raw for _, raw in absent)}
+    assert found[absent_outcome], absent
+    assert _outcome(base, header, value)[:2] == ("NormalizeError", "bad-header")
+
+
+def test_an_odd_type_is_checked_before_the_event_is_skipped() -> None:
+    """A ccod::queue event whose Unique-ID is empty is skipped; one whose Unique-ID is 0 or {} is a dead letter."""
+    assert _outcome(_transfer(), "Unique-ID", "") == []
+    assert _outcome(_transfer(), "Unique-ID", {}) == ("NormalizeError", "bad-header",
+                                                      "Unique-ID is a JSON object, not a string")
+
+
+def test_a_string_array_in_a_compared_header_keeps_its_meaning() -> None:
+    """FreeSWITCH array variables are no bad-header; a list is never equal to a fixed string (no join)."""
+    offered = _outcome(_channel_create(), "Call-Direction", ["inbound"])
+    assert isinstance(offered, list) and b'"direction":"outbound"' in offered[0][1]
+    assert _outcome(_channel_create(), "variable_ccod_tenant", ["acme"])[:2] == ("NormalizeError", "invalid-tenant")
+    assert _outcome(_transfer(), "ccod_transfer_kind", ["blind"])[:2] == ("NormalizeError", "bad-transfer-kind")
 
 
 def test_the_pipeline_dead_letters_bad_header_not_unexpected_error() -> None:
@@ -119,11 +182,15 @@ def test_the_pipeline_dead_letters_bad_header_not_unexpected_error() -> None:
     pipeline = IngestPipeline(normalizer=Normalizer(), publisher=bus, node="fs1", events_topic="ev",
                               dead_letter_topic="dl")
     for base, header in [(_channel_create(), "Caller-Caller-ID-Number"), (_queue_start(), "CC-Queue"),
-                         (_first("HEARTBEAT"), "FreeSWITCH-Switchname")]:
+                         (_first("HEARTBEAT"), "FreeSWITCH-Switchname"),
+                         ({**_channel_create(), "Unique-ID": "leg-2"}, "Call-Direction"),  # read on a new leg
+                         (_hangup(), "variable_sip_hangup_disposition")]:
         pipeline.on_event(decode_json_body(orjson.dumps({**base, header: 5})))
     letters = [orjson.loads(r.value) for r in bus.read("dl")]
     assert [(x["stage"], x["reason"], x["detail"]) for x in letters] == [
         ("normalize", "bad-header", "Caller-Caller-ID-Number is a JSON number, not a string"),
         ("normalize", "bad-header", "CC-Queue is a JSON number, not a string"),
         ("normalize", "bad-header", "FreeSWITCH-Switchname is a JSON number, not a string"),
+        ("normalize", "bad-header", "Call-Direction is a JSON number, not a string"),
+        ("normalize", "bad-header", "variable_sip_hangup_disposition is a JSON number, not a string"),
     ]

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from native_parity import (
     CAPTURE_CONFIG,
+    COMPARED_KEYS,
     FIXTURES,
     JSON_CAPTURES,
     FeedPair,
@@ -26,6 +27,7 @@ from native_parity import (
     all_capture_bodies,
     capture_bodies,
     chunked,
+    compared_fuzzed,
     fuzzed,
     junked_stream,
     native_outcome,
@@ -143,6 +145,23 @@ def test_the_fuzz_reaches_every_error_path() -> None:
     assert expected <= set(errors), sorted(expected - set(errors))
     # A number, object or non-string array where a string header is read is bad-header, never a raw TypeError.
     assert not {e for e in errors if e.startswith("TypeError:")}, sorted(errors)
+
+
+def test_fuzzed_compared_headers() -> None:
+    """Odd JSON types (falsy ones too) where a header is only tested or compared (``Call-Direction ==
+    "inbound"``, ``variable_cc_member_session_uuid``, ...): the same bad-header and the same state on both
+    sides, and the fuzz reaches every such read."""
+    bad_headers: collections.Counter[str] = collections.Counter()
+    streams = [(all_capture_bodies(), CAPTURE_CONFIG), *((b, {"domain_is_tenant": True}) for b in simulated_nodes(9))]
+    for seed in range(3):
+        for bodies, config in streams:
+            pair = Pair(config)
+            pair.feed_all(compared_fuzzed(bodies, 2000 + seed))
+            pair.assert_same_state()
+            assert pair.canonical > 0
+            bad_headers += pair.bad_headers
+    assert set(COMPARED_KEYS) <= set(bad_headers), sorted(set(COMPARED_KEYS) - set(bad_headers))
+    assert not {e for e in pair.errors if e.startswith("TypeError:")}
 
 
 def _split_stream() -> list[bytes]:
