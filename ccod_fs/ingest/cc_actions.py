@@ -52,7 +52,7 @@ from ccod_fs.contract.events import (
 )
 from ccod_fs.ingest.call_legs import Call
 from ccod_fs.ingest.envelopes import EventBuilder, at, at_or_none, construct, span_ms
-from ccod_fs.ingest.esl_values import Headers, epoch_s_as_us, epoch_us, nonempty, text
+from ccod_fs.ingest.esl_values import Headers, checked, epoch_s_as_us, epoch_us, nonempty, text
 from ccod_fs.ingest.normalize_error import NormalizeError
 
 if TYPE_CHECKING:
@@ -80,8 +80,8 @@ def _required(h: Headers, key: str) -> str:
 def _agent_leg_call(nz: Normalizer, h: Headers, b: EventBuilder) -> tuple[str, str, Call | None]:
     """(tenant, call_id, call) for bridge-agent-* events, which carry the agent leg's channel."""
     leg = nz.leg(h, b, offer=False)
-    member = h.get("CC-Member-Session-UUID")
-    call = nz.book.calls.get(member) if type(member) is str else None  # type: ignore[arg-type]
+    member = checked(h, "CC-Member-Session-UUID")  # a list is ignored, a number or an object is bad-header
+    call = nz.book.calls.get(member) if type(member) is str else None
     if call is None:
         call = nz.book.calls.get(leg.call_id)
     if call is not None:
@@ -189,13 +189,14 @@ def member_queue_end(nz: Normalizer, h: Headers, b: EventBuilder) -> None:
     tenant = nz.call_tenant(leg)
     queue = _required(h, "CC-Queue")
     call = nz.book.calls.get(leg.call_id)
-    cause = h.get("CC-Cause")
+    # Only compared or tested, but through checked(): an odd JSON type is bad-header, not "other" / absent.
+    cause = checked(h, "CC-Cause")
     reason = text(h, "CC-Cancel-Reason") if cause == "Cancel" else None
     if cause == "Terminated":
         outcome = "answered"
     elif cause == "Cancel":
         outcome = _CANCEL_OUTCOMES.get(reason or "", "other")
-        if outcome == "abandoned" and not (h.get("Hangup-Cause") or h.get("Answer-State") == "hangup"):
+        if outcome == "abandoned" and not (checked(h, "Hangup-Cause") or checked(h, "Answer-State") == "hangup"):
             outcome = "other"  # BREAK_OUT with the caller still up: left the queue some other way
     else:
         outcome = "other"

@@ -24,7 +24,7 @@ from ccod_fs.contract.events import (
 )
 from ccod_fs.esl.event import EslEvent
 from ccod_fs.ingest.envelopes import EventBuilder, construct
-from ccod_fs.ingest.esl_values import Headers, dial_vars, is_tenant_id, nonempty, small_int, text
+from ccod_fs.ingest.esl_values import Headers, checked, dial_vars, is_tenant_id, nonempty, small_int, text
 from ccod_fs.ingest.normalize_error import NormalizeError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def _registration(nz: Normalizer, h: Headers) -> tuple[str, RegistrationPayload]
         raise NormalizeError("missing-header", f"{h.get('Event-Subclass')} without user")
     realm = nonempty(h, "realm") or nonempty(h, "from-host") or nonempty(h, "host")
     domain = nonempty(h, "domain_name") or realm
-    raw = h.get("ccod_tenant")
+    raw = checked(h, "ccod_tenant")  # a number, boolean or object is bad-header (not invalid-tenant, nor absent)
     if raw:
         tenant = nz.tenant_value(raw)
     else:

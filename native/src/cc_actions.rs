@@ -60,7 +60,8 @@ fn required<'h>(h: &'h Headers, key: K) -> R<Cow<'h, str>> {
 /// (tenant, call_id, has call) for bridge-agent-* events, which carry the agent leg's channel.
 fn agent_leg_call(nz: &mut Core, h: &Headers, b: &mut Builder) -> R<(String, String, bool)> {
     let leg = nz.leg(h, b, false)?;
-    let by_member = h.str(K::CcMemberSession).and_then(|m| nz.book.calls.get(m));
+    // `checked()`: a string picks the member's call, a list is ignored, an odd JSON type is bad-header.
+    let by_member = h.str_checked(K::CcMemberSession)?.and_then(|m| nz.book.calls.get(m));
     let call = by_member.or_else(|| nz.book.calls.get(&leg.call_id));
     if let Some(call) = call {
         return Ok((call.tenant.clone(), call.call_id.clone(), true));
@@ -183,9 +184,11 @@ fn member_queue_end(nz: &mut Core, h: &Headers, b: &mut Builder) -> R<()> {
         Some(c) => (c.joined_us, c.answered_us),
         None => (None, None),
     };
-    let cancel = h.eq(K::CcCause, "Cancel");
+    // Only compared, but through the checked reads (one read of CC-Cause, as the Python `cause = checked(...)`).
+    let cause = h.str_checked(K::CcCause)?;
+    let cancel = cause == Some("Cancel");
     let reason = if cancel { h.text(K::CcCancelReason)? } else { None };
-    let outcome = if h.eq(K::CcCause, "Terminated") {
+    let outcome = if cause == Some("Terminated") {
         "answered"
     } else if cancel {
         let o = match reason.as_deref().unwrap_or("") {
@@ -195,7 +198,7 @@ fn member_queue_end(nz: &mut Core, h: &Headers, b: &mut Builder) -> R<()> {
             "EXIT_WITH_KEY" => "exit_with_key",
             _ => "other",
         };
-        if o == "abandoned" && !(h.truthy(K::HangupCause)? || h.eq(K::AnswerState, "hangup")) {
+        if o == "abandoned" && !(h.truthy_checked(K::HangupCause)? || h.eq_checked(K::AnswerState, "hangup")?) {
             "other"
         } else {
             o

@@ -236,16 +236,6 @@ impl<'a, 'py> Headers<'a, 'py> {
         self.str(k) == Some(lit)
     }
 
-    /// `bool(h.get(k))`
-    pub fn truthy(&self, k: K) -> R<bool> {
-        Ok(match self.get(k) {
-            None | Some(Value::Null) => false,
-            Some(Value::Str(s)) => !s.is_empty(),
-            Some(Value::List(v)) => !v.is_empty(),
-            Some(Value::Py(o)) => o.bind(self.py).is_truthy()?,
-        })
-    }
-
     /// Whether `h.get(k)` can be a dict key (lists and dicts cannot: TypeError).
     pub fn hashable(&self, k: K) -> bool {
         match self.get(k) {

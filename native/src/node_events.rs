@@ -18,7 +18,8 @@ pub fn register(nz: &mut Core, h: &Headers, b: &mut Builder, event_type: &str) -
     };
     let realm = or_str(h.nonempty(K::Realm)?, || or_str(h.nonempty(K::FromHost)?, || h.nonempty(K::Host)))?;
     let domain: Option<Cow<str>> = or_str(h.nonempty(K::DomainName)?, || Ok(realm.clone()))?;
-    let tenant = if h.truthy(K::CcodTenant)? {
+    // `checked()`: a number, boolean or object is bad-header (not invalid-tenant, nor absent when falsy).
+    let tenant = if h.truthy_checked(K::CcodTenant)? {
         nz.tenant_value_of(h, K::CcodTenant)?
     } else {
         let truthy_domain = domain.as_deref().filter(|d| !d.is_empty());

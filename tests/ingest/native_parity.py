@@ -46,6 +46,15 @@ def python_outcome(normalizer: Normalizer, body: bytes) -> Outcome:
         return _error(exc)
 
 
+def event_kind(body: bytes) -> str:
+    """What picks the handler of a (decodable) body: its CC-Action, else its Event-Subclass, else its Event-Name."""
+    data = orjson.loads(body)
+    for key in ("CC-Action", "Event-Subclass", "Event-Name"):
+        if type(data.get(key)) is str:
+            return str(data[key])
+    return "?"
+
+
 def native_outcome(normalizer: ccod_fs_native.Normalizer, body: bytes) -> Outcome:
     try:
         return normalizer.normalize_json(body)
@@ -65,6 +74,9 @@ class Pair:
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     bad_headers: collections.Counter[str] = field(default_factory=collections.Counter)
     """The header named by each ``bad-header`` outcome: which checked reads the stream reached."""
+    bad_header_sites: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    """(the event's CC-Action, else Event-Subclass, else Event-Name; the header) of each ``bad-header``: which
+    handler's read it was, for a header more than one handler reads (CC-Member-Session-UUID, Hangup-Cause)."""
 
     def __post_init__(self) -> None:
         self.python = Normalizer(**self.config)
@@ -81,7 +93,9 @@ class Pair:
         else:
             self.errors[f"{expected[0]}:{expected[1]}"] += 1
             if expected[1] == "bad-header":
-                self.bad_headers[expected[2].partition(" is a JSON ")[0]] += 1
+                header = expected[2].partition(" is a JSON ")[0]
+                self.bad_headers[header] += 1
+                self.bad_header_sites[(event_kind(body), header)] += 1
         return expected
 
     def feed_all(self, bodies: Iterable[bytes]) -> None:
@@ -145,6 +159,14 @@ COMPARED_KEYS = (
     "Call-Direction", "variable_cc_member_session_uuid", "variable_ccod_call_id", "variable_ccod_agent",
     "variable_originating_leg_uuid", "Other-Type", "Other-Leg-Unique-ID", "variable_ccod_tenant",
     "variable_cc_agent", "Unique-ID", "ccod_action", "ccod_transfer_kind", "variable_sip_hangup_disposition",
+    "CC-Member-Session-UUID", "CC-Cause", "Hangup-Cause", "Answer-State", "ccod_tenant",
+)
+# (event kind as Pair.bad_header_sites counts it, header) of the checked reads in cc_actions / node_events, for the
+# headers another handler reads too (a bad-header on those events comes from these reads only).
+COMPARED_SITES = (
+    ("bridge-agent-start", "CC-Member-Session-UUID"), ("bridge-agent-end", "CC-Member-Session-UUID"),
+    ("member-queue-end", "CC-Cause"), ("member-queue-end", "Hangup-Cause"), ("member-queue-end", "Answer-State"),
+    ("sofia::register", "ccod_tenant"),
 )
 # JSON types FreeSWITCH never sends, falsy ones included (they must not pass for an absent header).
 ODD_TYPES = (0, 0.0, False, {}, 5, True, {"a": "b"}, [1, "x"], [None])
@@ -284,15 +306,26 @@ def mutate(body: bytes, rng: random.Random, pool: list[str]) -> bytes:
     return _dump(pairs, rng)
 
 
+_HANDLER_COMPARED: dict[Any, tuple[str, ...]] = collections.defaultdict(tuple)
+for _kind, _key in COMPARED_SITES:
+    _HANDLER_COMPARED[_kind] += (_key,)
+
+
 def _mutate_compared(pairs: list[tuple[str, Any]], data: dict[str, Any], rng: random.Random, pool: list[str]) -> None:
     """Set a compared header (one the event carries, half the time) to an odd JSON type or a FreeSWITCH shape,
     often on a leg seen for the first time (the new-leg reads), half of those outbound (Other-Type is read)."""
+    own = _HANDLER_COMPARED.get(data.get("CC-Action") or data.get("Event-Subclass"), ())
     present = [k for k, _ in pairs if k in COMPARED_KEYS]
-    key = rng.choice(present) if present and rng.random() < 0.5 else rng.choice(COMPARED_KEYS)
+    if own and rng.random() < 0.5:  # one its handler alone reads (COMPARED_SITES), among many the event carries
+        key = rng.choice(own)
+    else:
+        key = rng.choice(present) if present and rng.random() < 0.5 else rng.choice(COMPARED_KEYS)
     if rng.random() < 0.4:
         pairs.append(("Unique-ID", f"fuzz-leg-{rng.randrange(1000)}"))
         if rng.random() < 0.5:
             pairs.append(("Call-Direction", "outbound"))
+    if key == "Answer-State" and rng.random() < 0.9:
+        pairs.append(("Hangup-Cause", ""))  # read only when Hangup-Cause is not (a caller still up)
     pairs.append((key, rng.choice(ODD_TYPES) if rng.random() < 0.6 else _value(rng, data.get(key), pool)))
 
 

@@ -5,7 +5,8 @@ check value types, so the normalizer does: such a value is dead-lettered as ``ba
 detail naming the header and the JSON type found, the same from the Python reference and the
 native core, never as a raw ``TypeError`` (``unexpected-error``) nor as ``bad-event-name``, which
 stays for Event-Name / Event-Subclass / CC-Action. The same holds for headers that are only tested or
-compared (``Call-Direction == "inbound"``, ``variable_cc_member_session_uuid``, the hangup disposition...):
+compared (``Call-Direction == "inbound"``, ``variable_cc_member_session_uuid``, the hangup disposition,
+``CC-Cause`` / ``Hangup-Cause`` / ``Answer-State`` of member-queue-end, a registration's ``ccod_tenant``...):
 an odd type there, a falsy ``0``, ``false`` or ``{}`` included, is no absent header and no mismatch.
 """
 
@@ -19,6 +20,7 @@ from native_parity import Pair, all_capture_bodies
 
 from ccod_fs.bus.memory import MemoryBus
 from ccod_fs.esl.decode import decode_json_body
+from ccod_fs.ingest.esl_values import json_type
 from ccod_fs.ingest.normalize import Normalizer
 from ccod_fs.ingest.pipeline import IngestPipeline
 
@@ -71,6 +73,35 @@ def _agent_leg_dtmf() -> list[dict[str, Any]]:
     return [create, dtmf]
 
 
+def _cc_event(action: str, **headers: str) -> dict[str, Any]:
+    """The first capture event of a mod_callcenter action whose given headers are as stated."""
+    for body in all_capture_bodies():
+        data = orjson.loads(body)
+        if data.get("CC-Action") == action and all(data.get(k) == v for k, v in headers.items()):
+            return dict(data)
+    raise AssertionError((action, headers))
+
+
+def _break_out(**headers: str) -> dict[str, Any]:
+    """A member-queue-end of a caller who hung up in the queue (Cancel + BREAK_OUT): abandoned."""
+    return {**_cc_event("member-queue-end", **{"CC-Cause": "Cancel", "CC-Cancel-Reason": "BREAK_OUT"}), **headers}
+
+
+def _break_out_caller_up() -> dict[str, Any]:
+    """As :func:`_break_out` without a Hangup-Cause: Answer-State is read (the caller may still be up)."""
+    return {k: v for k, v in _break_out().items() if k != "Hangup-Cause"}
+
+
+def _register() -> dict[str, Any]:
+    """The capture's sofia::register: no ccod_tenant, the tenant comes from its SIP domain."""
+    for body in all_capture_bodies():
+        data = orjson.loads(body)
+        if data.get("Event-Subclass") == "sofia::register":
+            assert "ccod_tenant" not in data
+            return dict(data)
+    raise AssertionError("sofia::register")
+
+
 # (base event, header): a queue event header, the switch name, channel-event headers (optional and required)
 CASES = {
     "queue-CC-Queue": (_queue_start, "CC-Queue"),
@@ -102,6 +133,13 @@ CASES = {
     "transfer-unique-id": (_transfer, "Unique-ID"),
     "transfer-ccod-action": (_transfer, "ccod_action"),
     "transfer-kind": (_transfer, "ccod_transfer_kind"),
+    # the same in the mod_callcenter and registration handlers (cc_actions, node_events)
+    "bridge-start-member-session": (lambda: _cc_event("bridge-agent-start"), "CC-Member-Session-UUID"),
+    "bridge-end-member-session": (lambda: _cc_event("bridge-agent-end"), "CC-Member-Session-UUID"),
+    "queue-end-cc-cause": (lambda: _cc_event("member-queue-end"), "CC-Cause"),
+    "queue-end-hangup-cause": (_break_out, "Hangup-Cause"),
+    "queue-end-answer-state": (_break_out_caller_up, "Answer-State"),
+    "register-ccod-tenant": (_register, "ccod_tenant"),
 }
 
 
@@ -177,6 +215,49 @@ def test_a_string_array_in_a_compared_header_keeps_its_meaning() -> None:
     assert _outcome(_transfer(), "ccod_transfer_kind", ["blind"])[:2] == ("NormalizeError", "bad-transfer-kind")
 
 
+def _dequeued_outcome(outcome: Any) -> str:
+    assert isinstance(outcome, list), outcome
+    return next(orjson.loads(raw)["payload"]["outcome"] for _, raw in outcome if b'"call.dequeued"' in raw)
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({}, "abandoned"),
+    ({"Hangup-Cause": "", "Answer-State": "answered"}, "other"),  # caller still up (BREAK_OUT some other way)
+    ({"Hangup-Cause": "", "Answer-State": "hangup"}, "abandoned"),
+    ({"Hangup-Cause": ["NORMAL_CLEARING"]}, "abandoned"),  # a non-empty string array is true
+    ({"Hangup-Cause": [], "Answer-State": ["hangup"]}, "other"),  # a list is never equal to a string
+    ({"CC-Cause": ["Cancel"]}, "other"),
+])
+def test_string_shapes_of_the_queue_end_headers_keep_their_meaning(headers: dict[str, Any], expected: str) -> None:
+    event = {**_break_out(), **headers}
+    assert _dequeued_outcome(_outcome(event, "X-Unread", "x")) == expected
+
+
+@pytest.mark.parametrize(("header", "value"), [("Hangup-Cause", 0), ("Hangup-Cause", {}), ("Answer-State", False),
+                                                ("CC-Cause", 0), ("CC-Cause", {"c": "Cancel"})])
+def test_a_falsy_or_odd_queue_end_header_is_no_other_outcome(header: str, value: Any) -> None:
+    """Before, ``Hangup-Cause: 0`` read as a caller still up and ``CC-Cause: 0`` as outcome "other"."""
+    event = {**_break_out(), "Hangup-Cause": ""} if header == "Answer-State" else _break_out()
+    assert _outcome(event, header, value) == ("NormalizeError", "bad-header",
+                                              f"{header} is a JSON {json_type(value)}, not a string")
+
+
+@pytest.mark.parametrize("value", [0, False, {}, True, 5], ids=repr)
+def test_an_odd_registration_tenant_is_bad_header_not_the_domain_nor_invalid_tenant(value: Any) -> None:
+    """A falsy odd ``ccod_tenant`` read as absent (the SIP domain's tenant), a truthy one as invalid-tenant."""
+    registered = _outcome(_register(), "X-Unread", "x")
+    assert isinstance(registered, list) and registered[0][0] == "acme"
+    assert _outcome(_register(), "ccod_tenant", ["acme"])[:2] == ("NormalizeError", "invalid-tenant")
+    assert _outcome(_register(), "ccod_tenant", value)[:2] == ("NormalizeError", "bad-header")
+
+
+def test_a_member_session_list_on_a_bridge_event_falls_back_to_the_leg_call() -> None:
+    """CC-Member-Session-UUID of an agent leg's bridge event: a string array is ignored, as before."""
+    agent_leg = _cc_event("bridge-agent-start")
+    assert _outcome(agent_leg, "CC-Member-Session-UUID", [agent_leg["CC-Member-Session-UUID"]]) == \
+        _outcome(agent_leg, "X-Unread", "x")
+
+
 def test_the_pipeline_dead_letters_bad_header_not_unexpected_error() -> None:
     bus = MemoryBus()
     pipeline = IngestPipeline(normalizer=Normalizer(), publisher=bus, node="fs1", events_topic="ev",
@@ -184,7 +265,8 @@ def test_the_pipeline_dead_letters_bad_header_not_unexpected_error() -> None:
     for base, header in [(_channel_create(), "Caller-Caller-ID-Number"), (_queue_start(), "CC-Queue"),
                          (_first("HEARTBEAT"), "FreeSWITCH-Switchname"),
                          ({**_channel_create(), "Unique-ID": "leg-2"}, "Call-Direction"),  # read on a new leg
-                         (_hangup(), "variable_sip_hangup_disposition")]:
+                         (_hangup(), "variable_sip_hangup_disposition"),
+                         (_cc_event("member-queue-end"), "CC-Cause"), (_register(), "ccod_tenant")]:
         pipeline.on_event(decode_json_body(orjson.dumps({**base, header: 5})))
     letters = [orjson.loads(r.value) for r in bus.read("dl")]
     assert [(x["stage"], x["reason"], x["detail"]) for x in letters] == [
@@ -193,4 +275,6 @@ def test_the_pipeline_dead_letters_bad_header_not_unexpected_error() -> None:
         ("normalize", "bad-header", "FreeSWITCH-Switchname is a JSON number, not a string"),
         ("normalize", "bad-header", "Call-Direction is a JSON number, not a string"),
         ("normalize", "bad-header", "variable_sip_hangup_disposition is a JSON number, not a string"),
+        ("normalize", "bad-header", "CC-Cause is a JSON number, not a string"),
+        ("normalize", "bad-header", "ccod_tenant is a JSON number, not a string"),
     ]

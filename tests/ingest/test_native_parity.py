@@ -20,6 +20,7 @@ import pytest
 from native_parity import (
     CAPTURE_CONFIG,
     COMPARED_KEYS,
+    COMPARED_SITES,
     FIXTURES,
     JSON_CAPTURES,
     FeedPair,
@@ -152,6 +153,7 @@ def test_fuzzed_compared_headers() -> None:
     "inbound"``, ``variable_cc_member_session_uuid``, ...): the same bad-header and the same state on both
     sides, and the fuzz reaches every such read."""
     bad_headers: collections.Counter[str] = collections.Counter()
+    sites: collections.Counter[tuple[str, str]] = collections.Counter()
     streams = [(all_capture_bodies(), CAPTURE_CONFIG), *((b, {"domain_is_tenant": True}) for b in simulated_nodes(9))]
     for seed in range(3):
         for bodies, config in streams:
@@ -160,7 +162,9 @@ def test_fuzzed_compared_headers() -> None:
             pair.assert_same_state()
             assert pair.canonical > 0
             bad_headers += pair.bad_headers
+            sites += pair.bad_header_sites
     assert set(COMPARED_KEYS) <= set(bad_headers), sorted(set(COMPARED_KEYS) - set(bad_headers))
+    assert set(COMPARED_SITES) <= set(sites), sorted(set(COMPARED_SITES) - set(sites))
     assert not {e for e in pair.errors if e.startswith("TypeError:")}
 
 
