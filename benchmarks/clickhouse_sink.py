@@ -45,6 +45,7 @@ from benchmarks.wallboard_phase import bench_wallboard, bench_wallboard_server
 from ccod_fs.clickhouse.client import NativeClient
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.events import serialize_event
+from ccod_fs.settings import KafkaSettings
 from ccod_fs.sink.decode import decode_run
 from ccod_fs.sink.rows import TABLES, RowBatch, RowBuilder
 from ccod_fs.sink.service import SinkService, build_consumer, build_dlq_producer, tune_gc
@@ -149,9 +150,8 @@ class TimedSink(Sink):
         return written
 
 
-def kafka_ns(bootstrap: str, topic: str) -> SimpleNamespace:
-    return SimpleNamespace(bootstrap=bootstrap, events_topic=topic, dead_letter_topic=f"{topic}.dlq",
-                           client_id="bench")
+def kafka_ns(bootstrap: str, topic: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap=bootstrap, events_topic=topic, dead_letter_topic=f"{topic}.dlq", client_id="bench")
 
 
 def make_topic(bootstrap: str, partitions: int = 12) -> str:

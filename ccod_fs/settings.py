@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ccod_fs.bus.kafka_config import Scalar, check_client_config
 from ccod_fs.contract import topics
 
 
@@ -32,6 +33,18 @@ class KafkaSettings(BaseModel):
     dead_letter_topic: str = topics.DEAD_LETTERS.name
     decisions_topic: str = topics.ROUTING_DECISIONS.name
     client_id: str = "ccod-fs"
+    compression: Literal["auto", "none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="auto", description="producers' compression.type; auto = lz4 when kafka-python can read it, else none"
+    )
+    client_config: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="extra librdkafka settings for every client, e.g. security.protocol, sasl.*, ssl.* (JSON)",
+    )
+
+    @field_validator("client_config")
+    @classmethod
+    def _no_reserved_keys(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        return check_client_config(value)
 
 
 class ClickHouseSettings(BaseModel):

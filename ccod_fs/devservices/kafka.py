@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -120,8 +120,10 @@ class KafkaBroker:
     """
 
     def __init__(self, workdir: Path | None = None, heap: str = "768m", startup_timeout: float = 120.0,
-                 num_partitions: int = 4) -> None:
+                 num_partitions: int = 4, sasl_users: Mapping[str, str] | None = None) -> None:
         self._own_workdir = workdir is None
+        self.sasl_users = dict(sasl_users or {})  # SASL/PLAIN users of a second listener (``sasl_bootstrap``)
+        self.sasl_port = free_port() if self.sasl_users else None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ccod-kafka-"))
         self.heap = heap
         self.startup_timeout = startup_timeout
@@ -138,6 +140,13 @@ class KafkaBroker:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL_PLAINTEXT listener (mechanism PLAIN), as managed Kafka asks clients to authenticate."""
+        if self.sasl_port is None:
+            raise ValueError("this broker was started without sasl_users")
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def pid(self) -> int | None:
@@ -246,6 +255,14 @@ class KafkaBroker:
             "broker.session.timeout.ms": "2000",
             "broker.heartbeat.interval.ms": "500",
         }
+        if self.sasl_users:
+            props["listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
+            props["advertised.listeners"] += f",SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
+            props["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            props["sasl.enabled.mechanisms"] = "PLAIN"
+            users = " ".join(f'user_{name}="{password}"' for name, password in self.sasl_users.items())
+            props["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};")
         (self.workdir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.workdir / "log4j.properties").write_text(_LOG4J.format(log_file=self.log_file))
 

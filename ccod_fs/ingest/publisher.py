@@ -41,6 +41,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,6 +50,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from ccod_fs.bus.kafka_config import check_client_config, librdkafka_names, resolve_compression
 from ccod_fs.bus.kafka_log import LibrdkafkaLog
 from ccod_fs.ingest.spool import Spool, SpoolReader
 
@@ -58,28 +60,17 @@ _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _TOPIC_MAX_LENGTH = 249
 _BROKERS_DOWN = (KafkaError._ALL_BROKERS_DOWN,)
 _MIN_BATCH_BYTES = 4096
-_PYTHON_KEYS = ("logger", "on_delivery")  # confluent-kafka's own keys (and ``*_cb``) keep their names
-
-
-def default_compression() -> str:
-    """lz4 when every reader here can decode it, else none.
-
-    The sink consumes with librdkafka, which always has lz4; the kafka-python readers (test
-    helpers, the benchmarks' baselines, tools built on kafka-python) decode lz4 only with the
-    ``lz4`` package installed. gzip would cost about half the throughput.
-    """
-    from kafka.codec import has_lz4
-
-    return "lz4" if has_lz4() else "none"
 
 
 def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int = 32 * 1024 * 1024,
+                    compression: str = "auto", client_config: Mapping[str, Any] | None = None,
                     **overrides: Any) -> dict[str, Any]:
     """The librdkafka settings the publisher relies on, and why each.
 
-    ``overrides`` take librdkafka names; ``_`` stands for ``.`` so they can be keyword
-    arguments (``linger_ms=5`` is ``linger.ms``). The publisher sets ``error_cb`` and ``logger``
-    itself.
+    ``client_config`` is the operator's (security and the like, checked by
+    ``check_client_config``); ``overrides`` take librdkafka names, ``_`` standing for ``.`` so they
+    can be keyword arguments (``linger_ms=5`` is ``linger.ms``). The publisher sets ``error_cb``
+    and ``logger`` itself.
 
     - ``enable.idempotence``, ``acks=all``, ``max.in.flight.requests.per.connection=5``: no
       duplicates from retries and per-partition order kept with up to 5 requests in flight
@@ -96,7 +87,7 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
       kafka-python (the previous publisher), so a spool replayed across the upgrade, and other
       producers of the same keys, land on the same partitions; librdkafka's default differs.
     - ``linger.ms=10``, ``batch.size=256 KiB``: large batches at a latency the ingest does not
-      notice; ``compression.type`` see ``default_compression``.
+      notice; ``compression.type`` see ``resolve_compression``.
     - ``message.max.bytes=1 MiB``: the broker's default record batch limit; larger records are
       refused by ``publish`` before they enter the spool.
     - ``reconnect.backoff*``: reconnect fast after a broker restart without hammering a dead one.
@@ -116,15 +107,15 @@ def producer_config(bootstrap: str, client_id: str, *, max_inflight_bytes: int =
         "partitioner": "murmur2_random",
         "linger.ms": 10,
         "batch.size": 256 * 1024,
-        "compression.type": default_compression(),
+        "compression.type": resolve_compression(compression),
         "message.max.bytes": 1_048_576,
         "request.timeout.ms": 30_000,
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 2_000,
         "log.connection.close": False,
     }
-    config.update({key if key.endswith("_cb") or key in _PYTHON_KEYS else key.replace("_", "."): value
-                   for key, value in overrides.items()})
+    config.update(check_client_config(client_config or {}))
+    config.update(librdkafka_names(overrides))
     return config
 
 

@@ -196,9 +196,10 @@ def run_ingest(settings: IngestSettings) -> None:
     lock = NodeLock(settings.spool_dir)
     lock.acquire()
     kafka = settings.kafka
-    ensure_topics(kafka.bootstrap, [kafka.events_topic, kafka.dead_letter_topic])
+    ensure_topics(kafka.bootstrap, [kafka.events_topic, kafka.dead_letter_topic], client_config=kafka.client_config)
     publisher = DurablePublisher(
-        bootstrap=kafka.bootstrap, spool_dir=settings.spool_dir, client_id=f"{kafka.client_id}-ingest"
+        bootstrap=kafka.bootstrap, spool_dir=settings.spool_dir, client_id=f"{kafka.client_id}-ingest",
+        compression=kafka.compression, client_config=kafka.client_config,
     )
     publisher.start()
     service = IngestService(settings, publisher)

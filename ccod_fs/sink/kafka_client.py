@@ -12,12 +12,13 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaError, Producer
 
+from ccod_fs.bus.kafka_config import librdkafka_names, resolve_compression
 from ccod_fs.bus.kafka_log import LibrdkafkaLog
+from ccod_fs.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
 _QUIET_ERRORS = (KafkaError._TRANSPORT, KafkaError._RESOLVE)  # librdkafka's own log has them
-_PYTHON_KEYS = ("logger",)
 DLQ_MESSAGE_TIMEOUT_S = 30.0  # a dead letter not acknowledged by then is reported failed and sent again
 
 
@@ -29,12 +30,6 @@ class SinkConsumer(Consumer):  # type: ignore[misc]
         self.topics = topics
 
 
-def librdkafka_names(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Keyword overrides in librdkafka's names: ``_`` stands for ``.`` (``session_timeout_ms``)."""
-    return {key if key.endswith("_cb") or key in _PYTHON_KEYS else key.replace("_", "."): value
-            for key, value in overrides.items()}
-
-
 def log_kafka_error(error: KafkaError) -> None:
     """``error_cb`` of both clients: librdkafka recovers by itself; these are health signals only."""
     if error.code() in _QUIET_ERRORS:
@@ -42,7 +37,7 @@ def log_kafka_error(error: KafkaError) -> None:
     log.warning("sink.kafka_error", code=error.name(), error=error.str(), fatal=error.fatal())
 
 
-def consumer_config(kafka: Any, group_id: str, **overrides: Any) -> dict[str, Any]:
+def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """The consumer's librdkafka settings, and why.
 
     - ``enable.auto.commit=false``: the service commits explicit offsets after the insert (at least once).
@@ -75,23 +70,26 @@ def consumer_config(kafka: Any, group_id: str, **overrides: Any) -> dict[str, An
         "error_cb": log_kafka_error,
         "logger": LibrdkafkaLog(f"{kafka.client_id}-sink"),
     }
+    config.update(kafka.client_config)  # the operator's (security): validated by KafkaSettings
     config.update(librdkafka_names(overrides))
     return config
 
 
-def build_consumer(kafka: Any, group_id: str, **overrides: Any) -> SinkConsumer:
+def build_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> SinkConsumer:
     """The sink's consumer of ``kafka.events_topic``; ``overrides`` in librdkafka names (``_`` for ``.``)."""
     return SinkConsumer(consumer_config(kafka, group_id, **overrides), [kafka.events_topic])
 
 
-def build_dlq_producer(kafka: Any) -> Producer:
+def build_dlq_producer(kafka: KafkaSettings) -> Producer:
     """Dead letters with ``acks=all``; each is confirmed or reported failed within ``DLQ_MESSAGE_TIMEOUT_S``."""
     client_id = f"{kafka.client_id}-sink-dlq"
     return Producer({
+        **kafka.client_config,
         "bootstrap.servers": kafka.bootstrap,
         "client.id": client_id,
         "acks": "all",
         "linger.ms": 5,
+        "compression.type": resolve_compression(kafka.compression),
         "message.timeout.ms": int(DLQ_MESSAGE_TIMEOUT_S * 1000),
         "log.connection.close": False,
         "error_cb": log_kafka_error,

@@ -13,12 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
+from ccod_fs.settings import KafkaSettings
 from ccod_fs.simulator.loadgen import LoadSimulation
 from ccod_fs.simulator.server import SimulatorServer
 from ccod_fs.sink.service import SinkService, build_consumer, build_dlq_producer
@@ -120,8 +120,8 @@ class RunningSink:
 
 def start_sink(bootstrap: str, topic: str, dlq_topic: str, group: str, sink: Sink, *,
                batch_max_events: int = 20_000) -> RunningSink:
-    kafka = SimpleNamespace(bootstrap=bootstrap, events_topic=topic, dead_letter_topic=dlq_topic,
-                            client_id=f"faults-{group}")
+    kafka = KafkaSettings(bootstrap=bootstrap, events_topic=topic, dead_letter_topic=dlq_topic,
+                          client_id=f"faults-{group}")
     consumer = build_consumer(kafka, group, session_timeout_ms=30_000, heartbeat_interval_ms=3_000,
                               max_poll_interval_ms=600_000)
     service = SinkService(consumer, build_dlq_producer(kafka), sink, dead_letter_topic=dlq_topic, origin=group,

@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -16,6 +15,7 @@ from kafka.admin import NewTopic
 from ccod_fs.clickhouse.client import NativeClient
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.devservices.clickhouse import ClickHouseServer
+from ccod_fs.settings import KafkaSettings
 from ccod_fs.simulator.loadgen import LoadProfile, LoadSimulation
 from ccod_fs.simulator.loadstream import NodeLoad
 from ccod_fs.simulator.server import SimulatorServer
@@ -58,8 +58,8 @@ def test_simulated_calls_reach_clickhouse_with_exact_ids_times_and_durations(
         f"CREATE DATABASE IF NOT EXISTS {database}")
     client = NativeClient(clickhouse_server.host, clickhouse_server.port, database)
     migrate(client)
-    kafka = SimpleNamespace(bootstrap=kafka_bootstrap, events_topic=events_topic, dead_letter_topic=dlq_topic,
-                            client_id="e2e")
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, events_topic=events_topic, dead_letter_topic=dlq_topic,
+                          client_id="e2e")
     service = SinkService(build_consumer(kafka, f"sink-{suffix}"), build_dlq_producer(kafka), Sink(client),
                           dead_letter_topic=dlq_topic, origin="e2e", batch_max_events=500, batch_max_age_s=0.2)
     thread = threading.Thread(target=service.run, daemon=True)

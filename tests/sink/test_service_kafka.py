@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from ccod_fs.clickhouse.client import NativeClient
 from ccod_fs.clickhouse.migrate import migrate
 from ccod_fs.contract.events import serialize_event
 from ccod_fs.devservices.clickhouse import ClickHouseServer
+from ccod_fs.settings import KafkaSettings
 from ccod_fs.sink.kafka_client import SinkConsumer, consumer_config
 from ccod_fs.sink.service import SinkService, build_consumer, build_dlq_producer
 from ccod_fs.sink.synthetic import EventFactory, call_events
@@ -37,8 +37,8 @@ T0_MS = 1772355600250
 def kafka(kafka_bootstrap: str):
     """Fresh topics per test so offsets and dead letters are this test's alone."""
     suffix = uuid.uuid4().hex[:8]
-    ns = SimpleNamespace(bootstrap=kafka_bootstrap, events_topic=f"ccod.events.v1.t{suffix}",
-                         dead_letter_topic=f"ccod.deadletter.v1.t{suffix}", client_id="test")
+    ns = KafkaSettings(bootstrap=kafka_bootstrap, events_topic=f"ccod.events.v1.t{suffix}",
+                       dead_letter_topic=f"ccod.deadletter.v1.t{suffix}", client_id="test")
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     admin.create_topics([NewTopic(ns.events_topic, 3, 1), NewTopic(ns.dead_letter_topic, 1, 1)])
     admin.close()
