@@ -68,6 +68,17 @@ def stop_service(service: SinkService, thread: threading.Thread) -> None:
     service.dlq.close()
 
 
+def stop_services(services: tuple[SinkService, ...], threads: list[threading.Thread]) -> None:
+    """Stop group members together: each leaves the group only after all were told to stop."""
+    for service in services:
+        service.stop()
+    for thread in threads:
+        thread.join(30)
+    for service in services:
+        service.consumer.close()
+        service.dlq.close()
+
+
 def run_until(service: SinkService, done: Callable[[], bool], timeout: float = 60.0) -> None:
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
@@ -377,13 +388,7 @@ def test_a_member_joining_mid_stream_rebalances_without_losing_or_double_committ
             assert time.monotonic() < deadline, f"not all committed: {first.stats} {second.stats}"
             time.sleep(0.2)
     finally:
-        for service in (first, second):
-            service.stop()
-        for t in threads:
-            t.join(30)
-        for service in (first, second):
-            service.consumer.close()
-            service.dlq.close()
+        stop_services((first, second), threads)
     assert second.stats["events"] > 0, "the second member never got partitions"
     assert first.stats["events"] + second.stats["events"] >= len(evs)
     assert committed(kafka, "rebalance") == len(evs)
@@ -489,13 +494,7 @@ def test_a_member_whose_assignment_is_lost_commits_none_of_it_and_its_successor_
         wait_for("the first member back in the group", lambda: group_stable(admin, kafka, "lost", 2), threads, 30)
     finally:
         consumer.release.set()
-        for service in (first, second):
-            service.stop()
-        for t in threads:
-            t.join(30)
-        for service in (first, second):
-            service.consumer.close()
-            service.dlq.close()
+        stop_services((first, second), threads)
 
     assert first.stats["partitions_lost"] >= len(consumer.held_offsets), first.stats
     assert all(not sealed.offsets for sealed in consumer.held), "the lost partitions' offsets were kept"
