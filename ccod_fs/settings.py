@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ccod_fs.bus.kafka_config import Scalar, check_client_config
+from ccod_fs.bus.kafka_config import Compression, Scalar, check_client_config
 from ccod_fs.contract import topics
 
 
@@ -33,7 +33,7 @@ class KafkaSettings(BaseModel):
     dead_letter_topic: str = topics.DEAD_LETTERS.name
     decisions_topic: str = topics.ROUTING_DECISIONS.name
     client_id: str = "ccod-fs"
-    compression: Literal["auto", "none", "gzip", "snappy", "lz4", "zstd"] = Field(
+    compression: Compression = Field(
         default="auto", description="producers' compression.type; auto = lz4 when kafka-python can read it, else none"
     )
     client_config: dict[str, Scalar] = Field(

@@ -70,12 +70,19 @@ def test_guarantee_settings_and_malformed_names_are_a_startup_error_naming_each_
 
 
 def test_operator_settings_never_replace_what_the_clients_set_on_purpose() -> None:
-    """Even a config built past the settings' validation cannot weaken the consumer's manual commits."""
+    """Even settings built past pydantic's validation cannot weaken the consumer's manual commits."""
     kafka = KafkaSettings(bootstrap="b:9092", client_config=SASL)
     config = consumer_config(kafka, "g")
     assert config["enable.auto.commit"] is False and config["group.id"] == "g"
     assert {key: config[key] for key in SASL} == SASL
-    assert not RESERVED & set(SASL)
+    unchecked = KafkaSettings.model_construct(bootstrap="b:9092", client_id="x", events_topic="e",
+                                              compression="auto", client_config={"enable.auto.commit": True})
+    for build in (lambda: consumer_config(unchecked, "g"), lambda: build_dlq_producer(unchecked),
+                  lambda: DurablePublisher(bootstrap="b:9092", spool_dir=Path("/nonexistent"), client_id="x",
+                                           client_config=unchecked.client_config)):
+        with pytest.raises(ValueError, match=re.escape("'enable.auto.commit' is set by ccod-fs")):
+            build()
+    assert "enable.auto.commit" in RESERVED
 
 
 def test_wrong_credentials_fail_topic_setup_with_a_clear_error(sasl_broker: KafkaBroker) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
-COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+Compression = Literal["auto", "none", "gzip", "snappy", "lz4", "zstd"]
+COMPRESSIONS = tuple(c for c in get_args(Compression) if c != "auto")
 
 # What the services set on purpose; the reason is in producer_config / consumer_config.
 RESERVED = frozenset({

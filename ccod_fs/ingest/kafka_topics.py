@@ -6,6 +6,7 @@ reaches the producer and the consumer.
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -53,7 +54,7 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int] | Iterable[str], *, 
                 if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                     continue  # created concurrently by someone else: fine
                 raise TopicSetupError(f"creating topic {name!r} on {bootstrap}: {error!r}") from exc
-            except Exception as exc:  # a timed-out future
+            except concurrent.futures.TimeoutError as exc:
                 raise TopicSetupError(f"creating topic {name!r} on {bootstrap}: {exc!r}") from exc
         log.info("kafka.topics_created", topics=[t.topic for t in missing], bootstrap=bootstrap)
     while True:

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from ccod_fs.bus.kafka_config import librdkafka_names, resolve_compression
+from ccod_fs.bus.kafka_config import check_client_config, librdkafka_names, resolve_compression
 from ccod_fs.bus.kafka_log import LibrdkafkaLog
 from ccod_fs.settings import KafkaSettings
 
@@ -70,7 +70,7 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
         "error_cb": log_kafka_error,
         "logger": LibrdkafkaLog(f"{kafka.client_id}-sink"),
     }
-    config.update(kafka.client_config)  # the operator's (security): validated by KafkaSettings
+    config.update(check_client_config(kafka.client_config))  # the operator's (security)
     config.update(librdkafka_names(overrides))
     return config
 
@@ -84,7 +84,7 @@ def build_dlq_producer(kafka: KafkaSettings) -> Producer:
     """Dead letters with ``acks=all``; each is confirmed or reported failed within ``DLQ_MESSAGE_TIMEOUT_S``."""
     client_id = f"{kafka.client_id}-sink-dlq"
     return Producer({
-        **kafka.client_config,
+        **check_client_config(kafka.client_config),
         "bootstrap.servers": kafka.bootstrap,
         "client.id": client_id,
         "acks": "all",
